@@ -1,0 +1,1 @@
+"""Building blocks shared by every process: config, database, gRPC server, auth, logs, metrics."""
