@@ -1,0 +1,1 @@
+"""Inventory: the catalog, stock levels and the reservations the order saga holds."""
