@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2_grpc
+from grpc_reflection.v1alpha._async import ReflectionServicer
 
 from svckit.interceptor import ServerInterceptor
 
@@ -32,6 +33,23 @@ class Service:
     health: health.aio.HealthServicer = field(default_factory=health.aio.HealthServicer)
 
 
+class _Reflection(ReflectionServicer):  # type: ignore[misc]
+    """Server reflection that also resolves method symbols ("pkg.Service.Method").
+
+    The upb descriptor pool finds services and messages but not methods, so `grpcurl describe
+    pkg.Service.Method` (and ghz's method lookup) would fail; a method resolves to its service's file.
+    """
+
+    def _file_containing_symbol(self, request: object, fully_qualified_name: str) -> object:
+        try:
+            self._pool.FindFileContainingSymbol(fully_qualified_name)
+        except KeyError:
+            parent = fully_qualified_name.rpartition(".")[0]
+            if parent in self._service_names:
+                fully_qualified_name = parent
+        return super()._file_containing_symbol(request, fully_qualified_name)
+
+
 def create_server(service: Service, address: str) -> tuple[grpc.aio.Server, int]:
     """A server bound to `address` ('127.0.0.1:0' picks a free port) and the port it got."""
     server = grpc.aio.server(
@@ -45,9 +63,11 @@ def create_server(service: Service, address: str) -> tuple[grpc.aio.Server, int]
     )
     service.register(server)
     health_pb2_grpc.add_HealthServicer_to_server(service.health, server)
-    reflection.enable_server_reflection(
-        [*service.names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME],
+    reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
+        _Reflection(
+            [*service.names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME]
+        ),
         server,
     )
     port = server.add_insecure_port(address)
