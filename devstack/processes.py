@@ -15,6 +15,8 @@ class Process:
     grpc_port: int | None = None
     http_port: int | None = None
     metrics_port: int | None = None
+    # Values the local launcher sets for this child (on top of the shared ones).
+    env: dict[str, str] = field(default_factory=dict)
 
 
 COMMON_ENV = ["DATABASE_URL", "REDIS_URL", "JWT_SECRET", "LOG_LEVEL"]
@@ -26,5 +28,72 @@ PROCESSES: list[Process] = [
         env_names=[*COMMON_ENV, "INVENTORY_GRPC_PORT", "INVENTORY_METRICS_PORT"],
         grpc_port=50051,
         metrics_port=9151,
+    ),
+    Process(
+        name="payment",
+        argv=["python", "-m", "payment_svc"],
+        env_names=[
+            *COMMON_ENV,
+            "PAYMENT_DATABASE_URL",
+            "PAYMENT_GRPC_PORT",
+            "PAYMENT_METRICS_PORT",
+            "PAYMENT_SIMULATOR_MODE",
+            "PAYMENT_RANDOM_SEED",
+            "PAYMENT_LATENCY_MS",
+            "PAYMENT_RANDOM_LATENCY_MS",
+            "PAYMENT_FRAUD_THRESHOLD_MINOR",
+            "PAYMENT_VELOCITY_LIMIT_PER_MINUTE",
+            "PAYMENT_ATTEMPT_LEASE",
+            "PAYMENT_TRANSIENT_RETRY_AFTER",
+            "PAYMENT_DB_POOL_SIZE",
+        ],
+        grpc_port=50052,
+        metrics_port=9152,
+    ),
+    Process(
+        name="mailsink",
+        argv=["python", "-m", "notify_svc.smtp_sink"],
+        env_names=["LOG_LEVEL", "NOTIFY_MAILSINK_HOST", "NOTIFY_MAILSINK_PORT",
+                   "NOTIFY_MAILSINK_DIR"],
+        env={"NOTIFY_MAILSINK_PORT": "1025", "NOTIFY_MAILSINK_DIR": ".data/mail"},
+    ),
+    Process(
+        name="notify",
+        argv=["python", "-m", "notify_svc"],
+        env_names=[
+            *COMMON_ENV,
+            "NOTIFY_DATABASE_URL",
+            "NOTIFY_GRPC_PORT",
+            "NOTIFY_METRICS_PORT",
+            "NOTIFY_EMAIL_MODE",
+            "NOTIFY_EMAIL_FROM",
+            "NOTIFY_SMTP_HOST",
+            "NOTIFY_SMTP_PORT",
+            "NOTIFY_SMTP_USERNAME",
+            "NOTIFY_SMTP_PASSWORD",
+            "NOTIFY_SMTP_STARTTLS",
+            "NOTIFY_SMTP_TIMEOUT",
+            "NOTIFY_EMAIL_MAX_ATTEMPTS",
+            "NOTIFY_EMAIL_BACKOFF",
+            "NOTIFY_WEBHOOK_SECRET",
+            "NOTIFY_WEBHOOK_ALLOWLIST",
+            "NOTIFY_WEBHOOK_TIMEOUT",
+            "NOTIFY_WEBHOOK_MAX_ATTEMPTS",
+            "NOTIFY_WEBHOOK_BACKOFF",
+            "NOTIFY_SMS_RATE_LIMIT",
+            "NOTIFY_SMS_RATE_WINDOW",
+            "NOTIFY_RETRY_AFTER",
+            "NOTIFY_DELIVERY_LEASE",
+            "NOTIFY_IN_PROGRESS_WAIT",
+        ],
+        grpc_port=50053,
+        metrics_port=9153,
+        # The demo sends real SMTP to the mailsink above; webhooks may target local receivers.
+        env={
+            "NOTIFY_EMAIL_MODE": "smtp",
+            "NOTIFY_SMTP_HOST": "127.0.0.1",
+            "NOTIFY_SMTP_PORT": "1025",
+            "NOTIFY_WEBHOOK_ALLOWLIST": "127.0.0.0/8,::1,localhost",
+        },
     ),
 ]

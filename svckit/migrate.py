@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, create_engine, pool, text
@@ -11,8 +14,11 @@ from svckit.db import sqlalchemy_url
 
 def upgrade(package: str, url: str, revision: str = "head") -> None:
     """Migrate the schema owned by `package` (its `migrations/` folder) to `revision`."""
+    module = importlib.import_module(package)
+    if module.__file__ is None:
+        raise RuntimeError(f"{package} is not a regular package (no __init__.py)")
     config = Config()
-    config.set_main_option("script_location", f"{package}:migrations")
+    config.set_main_option("script_location", str(Path(module.__file__).parent / "migrations"))
     config.attributes["url"] = url
     command.upgrade(config, revision)
 
