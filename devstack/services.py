@@ -7,6 +7,7 @@ from svckit import migrate
 MIGRATION_PACKAGES: list[str] = [
     "inventory_svc",
     "orchestrator",
+    "payment_svc",
 ]
 
 

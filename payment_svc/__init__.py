@@ -1,0 +1,1 @@
+"""The payment service: a gateway simulator with idempotent charges and refunds."""
