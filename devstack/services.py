@@ -8,6 +8,7 @@ MIGRATION_PACKAGES: list[str] = [
     "inventory_svc",
     "orchestrator",
     "payment_svc",
+    "notify_svc",
 ]
 
 

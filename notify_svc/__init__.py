@@ -1,0 +1,1 @@
+"""Notification service: templated email, SMS and signed webhooks with every attempt recorded."""
