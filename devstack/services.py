@@ -7,8 +7,8 @@ from svckit import migrate
 MIGRATION_PACKAGES: list[str] = [
     "inventory_svc",
     "orchestrator",
+    "gateway",
     "payment_svc",
-    "notify_svc",
 ]
 
 

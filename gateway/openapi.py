@@ -1,0 +1,359 @@
+"""OpenAPI 3.1 document generated from the routes' descriptors (plus the auth endpoints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf import descriptor
+
+from gateway.descriptors import Route
+
+FD = descriptor.FieldDescriptor
+_SCALARS: dict[int, dict[str, Any]] = {
+    FD.TYPE_DOUBLE: {"type": "number", "format": "double"},
+    FD.TYPE_FLOAT: {"type": "number", "format": "float"},
+    FD.TYPE_INT32: {"type": "integer", "format": "int32"},
+    FD.TYPE_SINT32: {"type": "integer", "format": "int32"},
+    FD.TYPE_SFIXED32: {"type": "integer", "format": "int32"},
+    FD.TYPE_UINT32: {"type": "integer", "format": "int64", "minimum": 0},
+    FD.TYPE_FIXED32: {"type": "integer", "format": "int64", "minimum": 0},
+    # 64-bit integers are strings in proto3 JSON output; numbers are accepted on input.
+    FD.TYPE_INT64: {"type": ["string", "integer"], "format": "int64"},
+    FD.TYPE_SINT64: {"type": ["string", "integer"], "format": "int64"},
+    FD.TYPE_SFIXED64: {"type": ["string", "integer"], "format": "int64"},
+    FD.TYPE_UINT64: {"type": ["string", "integer"], "format": "uint64"},
+    FD.TYPE_FIXED64: {"type": ["string", "integer"], "format": "uint64"},
+    FD.TYPE_BOOL: {"type": "boolean"},
+    FD.TYPE_STRING: {"type": "string"},
+    FD.TYPE_BYTES: {"type": "string", "format": "byte"},
+}
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?s$"},
+    "google.protobuf.FieldMask": {"type": "string"},
+    "google.protobuf.Struct": {"type": "object"},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array"},
+    "google.protobuf.Empty": {"type": "object"},
+    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}}},
+    "google.protobuf.StringValue": {"type": ["string", "null"]},
+    "google.protobuf.BoolValue": {"type": ["boolean", "null"]},
+    "google.protobuf.Int32Value": {"type": ["integer", "null"]},
+    "google.protobuf.UInt32Value": {"type": ["integer", "null"]},
+    "google.protobuf.Int64Value": {"type": ["string", "integer", "null"]},
+    "google.protobuf.UInt64Value": {"type": ["string", "integer", "null"]},
+    "google.protobuf.DoubleValue": {"type": ["number", "null"]},
+    "google.protobuf.FloatValue": {"type": ["number", "null"]},
+    "google.protobuf.BytesValue": {"type": ["string", "null"]},
+}
+ERROR_STATUSES = {
+    "400": "Invalid input (INVALID_ARGUMENT, FAILED_PRECONDITION, OUT_OF_RANGE) or malformed JSON",
+    "401": "Missing, malformed or invalid bearer token",
+    "403": "Authenticated but not allowed",
+    "404": "Not found (also another customer's resource)",
+    "409": "Conflict (ALREADY_EXISTS, ABORTED, a request with the same key in flight)",
+    "413": "Body larger than the limit",
+    "415": "Body is not application/json",
+    "422": "Idempotency-Key reused with a different body",
+    "429": "Rate limited; see Retry-After",
+    "503": "An upstream service is unavailable; retry later",
+    "504": "Deadline exceeded",
+}
+
+
+class SchemaBuilder:
+    """components/schemas from message descriptors, named by their full proto name."""
+
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def ref(self, message_type: descriptor.Descriptor) -> dict[str, Any]:
+        if message_type.full_name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[message_type.full_name])
+        name = message_type.full_name
+        if name not in self.schemas:
+            self.schemas[name] = {}  # placeholder first: recursive messages terminate
+            self.schemas[name] = self._message(message_type)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def _message(self, message_type: descriptor.Descriptor) -> dict[str, Any]:
+        properties = {f.json_name: self.field(f) for f in message_type.fields}
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if message_type.GetOptions().deprecated:
+            schema["deprecated"] = True
+        return schema
+
+    def field(self, field: FD) -> dict[str, Any]:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": self.single(value)}
+        if field.is_repeated:
+            return {"type": "array", "items": self.single(field)}
+        return self.single(field)
+
+    def single(self, field: FD) -> dict[str, Any]:
+        if field.message_type is not None:
+            return self.ref(field.message_type)
+        if field.enum_type is not None:
+            return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
+        return dict(_SCALARS[field.type])
+
+
+def _status_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": "google.rpc.Status",
+        "properties": {
+            "code": {"type": "integer", "description": "google.rpc.Code"},
+            "message": {"type": "string"},
+            "details": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"@type": {"type": "string"}},
+                    "required": ["@type"],
+                },
+            },
+        },
+        "required": ["code", "message", "details"],
+    }
+
+
+def _errors() -> dict[str, Any]:
+    return {
+        code: {
+            "description": text,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+        }
+        for code, text in ERROR_STATUSES.items()
+    }
+
+
+def _leaf_query_fields(
+    message_type: descriptor.Descriptor, prefix: str, skip: set[str], depth: int = 0
+) -> list[tuple[str, FD]]:
+    found: list[tuple[str, FD]] = []
+    for field in message_type.fields:
+        name = f"{prefix}{field.name}"
+        if name in skip:
+            continue
+        if field.message_type is not None and field.message_type.full_name not in _WELL_KNOWN:
+            if not field.is_repeated and depth < 3:
+                found += _leaf_query_fields(field.message_type, f"{name}.", skip, depth + 1)
+            continue
+        found.append((name, field))
+    return found
+
+
+def _operation(route: Route, builder: SchemaBuilder) -> dict[str, Any]:
+    method = route.method
+    params: list[dict[str, Any]] = []
+    input_type = method.input_type
+    for variable in route.template.variables:
+        field = _resolve(input_type, variable)
+        params.append(
+            {"name": variable, "in": "path", "required": True, "schema": builder.single(field)}
+        )
+    if route.body != "*":
+        skip = set(route.template.variables) | ({route.body} if route.body else set())
+        for name, field in _leaf_query_fields(input_type, "", skip):
+            params.append(
+                {"name": name, "in": "query", "required": False, "schema": builder.field(field)}
+            )
+    operation: dict[str, Any] = {
+        "operationId": f"{method.containing_service.name}_{method.name}",
+        "summary": f"{method.full_name} ({'server stream' if route.server_streaming else 'unary'})",
+        "tags": [method.containing_service.full_name],
+        "parameters": params,
+        "security": [{"bearerAuth": []}, {}],
+    }
+    if route.body == "*":
+        body_schema = builder.ref(input_type)
+    elif route.body:
+        body_schema = builder.field(input_type.fields_by_name[route.body])
+    else:
+        body_schema = None
+    if body_schema is not None:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": body_schema}},
+        }
+    output = builder.ref(method.output_type)
+    if route.response_body:
+        output = builder.field(method.output_type.fields_by_name[route.response_body])
+    if route.server_streaming:
+        content = {
+            "application/x-ndjson": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "result": output,
+                        "error": {"$ref": "#/components/schemas/Status"},
+                    },
+                }
+            },
+            "text/event-stream": {"schema": {"type": "string"}},
+        }
+        description = "A stream: one JSON object per line (or SSE with Accept: text/event-stream)"
+    else:
+        content = {"application/json": {"schema": output}}
+        description = "OK (202 where the service accepts work to do later)"
+    responses: dict[str, Any] = {"200": {"description": description, "content": content}}
+    if not route.server_streaming:
+        responses["202"] = {"description": "Accepted", "content": content}
+    responses.update(_errors())
+    responses["default"] = {
+        "description": "Any other error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
+    }
+    operation["responses"] = responses
+    return operation
+
+
+def _resolve(message_type: descriptor.Descriptor, dotted: str) -> FD:
+    current = message_type
+    field: FD | None = None
+    for part in dotted.split("."):
+        field = current.fields_by_name[part]
+        current = field.message_type
+    assert field is not None
+    return field
+
+
+def _auth_paths() -> dict[str, Any]:
+    def body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+        return {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": props,
+                        "required": required,
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        }
+
+    tokens = {"$ref": "#/components/schemas/AuthTokens"}
+    ok = {"description": "Tokens", "content": {"application/json": {"schema": tokens}}}
+    string = {"type": "string"}
+    refresh = body({"refreshToken": string}, ["refreshToken"])
+    tag = ["auth"]
+    return {
+        "/api/v1/auth/register": {
+            "post": {
+                "operationId": "auth_register",
+                "tags": tag,
+                "summary": "Create a customer account",
+                "requestBody": body(
+                    {"email": string, "password": string, "locale": string, "displayName": string},
+                    ["email", "password"],
+                ),
+                "responses": {"201": ok, **_errors()},
+            }
+        },
+        "/api/v1/auth/login": {
+            "post": {
+                "operationId": "auth_login",
+                "tags": tag,
+                "summary": "Exchange credentials for tokens",
+                "requestBody": body({"email": string, "password": string}, ["email", "password"]),
+                "responses": {"200": ok, **_errors()},
+            }
+        },
+        "/api/v1/auth/refresh": {
+            "post": {
+                "operationId": "auth_refresh",
+                "tags": tag,
+                "summary": "Rotate a refresh token (a reused one revokes its session)",
+                "requestBody": refresh,
+                "responses": {"200": ok, **_errors()},
+            }
+        },
+        "/api/v1/auth/logout": {
+            "post": {
+                "operationId": "auth_logout",
+                "tags": tag,
+                "summary": "Revoke the session",
+                "requestBody": refresh,
+                "responses": {"204": {"description": "Revoked"}, **_errors()},
+            }
+        },
+        "/api/v1/auth/me": {
+            "get": {
+                "operationId": "auth_me",
+                "tags": tag,
+                "summary": "The caller's account",
+                "security": [{"bearerAuth": []}],
+                "responses": {
+                    "200": {
+                        "description": "The user",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "user": {"$ref": "#/components/schemas/AuthUser"}
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_errors(),
+                },
+            }
+        },
+    }
+
+
+def _auth_schemas() -> dict[str, Any]:
+    string = {"type": "string"}
+    return {
+        "AuthUser": {
+            "type": "object",
+            "properties": {
+                "userId": string,
+                "email": string,
+                "role": {"type": "string", "enum": ["customer", "admin"]},
+                "locale": string,
+                "displayName": string,
+                "createTime": {"type": "string", "format": "date-time"},
+            },
+        },
+        "AuthTokens": {
+            "type": "object",
+            "properties": {
+                "user": {"$ref": "#/components/schemas/AuthUser"},
+                "accessToken": string,
+                "refreshToken": string,
+                "tokenType": string,
+                "expiresIn": {"type": "integer"},
+                "refreshExpiresIn": {"type": "integer"},
+            },
+        },
+    }
+
+
+def document(routes: list[Route], title: str = "Shop platform HTTP API") -> dict[str, Any]:
+    builder = SchemaBuilder()
+    paths: dict[str, Any] = _auth_paths()
+    for route in routes:
+        path = paths.setdefault(route.template.openapi_path(), {})
+        path[route.http_method.lower()] = _operation(route, builder)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": "v1",
+            "description": "Generated from the google.api.http annotations of the services.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": {**builder.schemas, "Status": _status_schema(), **_auth_schemas()},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            },
+        },
+    }
