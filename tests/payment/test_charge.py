@@ -8,6 +8,7 @@ import uuid
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 from shop.common.v1 import money_pb2
 from shop.payment.v1 import payment_pb2 as pb
 
@@ -271,3 +272,47 @@ async def test_only_the_saga_or_admins_charge(payments: PaymentClient) -> None:
     assert (
         await payments.stub.Charge(request, metadata=payments.admin)
     ).payment.status == SUCCEEDED
+
+
+async def test_an_attempt_whose_process_died_is_taken_over_after_its_lease(
+    payment_server: ServerFactory,
+) -> None:
+    async with payment_server(attempt_lease_seconds=1.0) as payments:
+        # Given a pending payment whose attempt 2 was left in flight by a process that died
+        key = new_key()
+        await expect_failure(payments.charge(key=key, method="pm_card_flaky"))
+        [row] = await payments.payment_rows(key)
+        await payments.rows(
+            """
+            INSERT INTO payment.attempts (payment_id, idempotency_key, customer_id, attempt_no,
+                outcome) VALUES (%s, %s, %s, 2, 'IN_FLIGHT') RETURNING attempt_id
+            """,
+            row["payment_id"],
+            key,
+            row["customer_id"],
+        )
+        # When the key is retried: the caller waits for the lease, then tries again itself
+        started = time.perf_counter()
+        await expect_failure(payments.charge(key=key, method="pm_card_flaky"))
+        waited = time.perf_counter() - started
+        reply = await payments.charge(key=key, method="pm_card_flaky")
+        # Then the dead attempt is marked abandoned and the flaky card's third try succeeds
+        assert 0.8 < waited < 10
+        assert reply.payment.status == SUCCEEDED
+        outcomes = [a["outcome"] for a in await payments.attempt_rows(key)]
+        assert outcomes == ["TRANSIENT", "ABANDONED", "TRANSIENT", "SUCCEEDED"]
+
+
+async def test_outcomes_are_counted_in_metrics(payments: PaymentClient) -> None:
+    def count(outcome: str) -> float:
+        value = REGISTRY.get_sample_value("payment_charges_total", {"outcome": outcome})
+        return value or 0.0
+
+    before = {o: count(o) for o in ("succeeded", "declined", "replayed")}
+    key = new_key()
+    await payments.charge(key=key)
+    await payments.charge(key=key)
+    await expect_failure(payments.charge(method="pm_card_declined"))
+    assert count("succeeded") == before["succeeded"] + 1
+    assert count("replayed") == before["replayed"] + 1
+    assert count("declined") == before["declined"] + 1
