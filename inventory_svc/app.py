@@ -36,6 +36,6 @@ async def reap_forever(inventory: Inventory, settings: Settings) -> None:
         try:
             while await inventory.reap_expired() > 0:
                 pass
-        except Exception as exc:  # noqa: BLE001 - keep reaping after an outage
+        except Exception as exc:
             log.warning("reaper pass failed", extra={"error": str(exc)})
         await asyncio.sleep(settings.reaper_interval_seconds)

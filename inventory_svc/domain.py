@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 MAX_QUANTITY = 1000
 MAX_ITEMS = 50
@@ -45,9 +45,7 @@ class OutOfStock(InventoryError):
     """Raised when a reservation asks for more units than are available."""
 
     def __init__(self, product_id: str, requested: int, available: int) -> None:
-        super().__init__(
-            f"product {product_id}: {requested} requested, {available} available"
-        )
+        super().__init__(f"product {product_id}: {requested} requested, {available} available")
         self.product_id = product_id
         self.requested = requested
         self.available = available
@@ -81,14 +79,14 @@ class ReservationExpired(InventoryError):
 
 
 class ReservationConflict(InventoryError):
-    """Raised when an order id is reserved again with other items, or moved to an impossible state."""
+    """Raised when an order is reserved again with other items, or moved to an impossible state."""
 
     def __init__(self, order_id: str, detail: str) -> None:
         super().__init__(f"reservation for order {order_id}: {detail}")
         self.order_id = order_id
 
 
-class ReservationStatus(str, Enum):
+class ReservationStatus(StrEnum):
     HELD = "HELD"
     RELEASED = "RELEASED"
     EXPIRED = "EXPIRED"
@@ -96,7 +94,7 @@ class ReservationStatus(str, Enum):
     RESTOCKED = "RESTOCKED"
 
 
-class MovementKind(str, Enum):
+class MovementKind(StrEnum):
     INITIAL = "INITIAL"
     ADJUST = "ADJUST"
     RESERVE = "RESERVE"

@@ -24,7 +24,7 @@ from inventory_svc.domain import (
     shortfall,
     sorted_items,
 )
-from inventory_svc.metrics import RESERVATIONS, RESERVATION_EXPIRIES
+from inventory_svc.metrics import RESERVATION_EXPIRIES, RESERVATIONS
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
@@ -62,8 +62,12 @@ class Inventory:
                 raise DuplicateSku(values["sku"])
             if initial_stock:
                 await store.apply_stock_changes(
-                    conn, MovementKind.INITIAL, [(created["product_id"], initial_stock, 0)],
-                    order_id=None, reason="initial stock", actor=actor,
+                    conn,
+                    MovementKind.INITIAL,
+                    [(created["product_id"], initial_stock, 0)],
+                    order_id=None,
+                    reason="initial stock",
+                    actor=actor,
                 )
             return (await store.get_products(conn, [created["product_id"]]))[0]
 
@@ -91,8 +95,12 @@ class Inventory:
             if row["on_hand"] + delta < row["reserved"]:
                 raise InsufficientStock(product_id, delta, row["on_hand"], row["reserved"])
             [movement_id] = await store.apply_stock_changes(
-                conn, MovementKind.ADJUST, [(product_id, delta, 0)],
-                order_id=None, reason=reason, actor=actor,
+                conn,
+                MovementKind.ADJUST,
+                [(product_id, delta, 0)],
+                order_id=None,
+                reason=reason,
+                actor=actor,
             )
             stock_row = await store.get_stock(conn, product_id)
             assert stock_row is not None
@@ -137,8 +145,12 @@ class Inventory:
                 raise missing
             await store.insert_reservation_items(conn, order_id, items)
             await store.apply_stock_changes(
-                conn, MovementKind.RESERVE, [(i.product_id, 0, i.quantity) for i in items],
-                order_id=order_id, reason="reserved", actor=actor,
+                conn,
+                MovementKind.RESERVE,
+                [(i.product_id, 0, i.quantity) for i in items],
+                order_id=order_id,
+                reason="reserved",
+                actor=actor,
             )
             RESERVATIONS.labels("held").inc()
             held = await store.get_reservation(conn, order_id)
@@ -172,9 +184,12 @@ class Inventory:
                 await self._give_back(conn, row, MovementKind.EXPIRE, "expired at commit", actor)
             elif status == ReservationStatus.HELD.value:
                 await store.apply_stock_changes(
-                    conn, MovementKind.SALE,
+                    conn,
+                    MovementKind.SALE,
                     [(i.product_id, -i.quantity, -i.quantity) for i in row["items"]],
-                    order_id=order_id, reason="sold", actor=actor,
+                    order_id=order_id,
+                    reason="sold",
+                    actor=actor,
                 )
                 await store.set_reservation_status(conn, order_id, ReservationStatus.COMMITTED)
                 row["status"] = ReservationStatus.COMMITTED.value
@@ -195,8 +210,12 @@ class Inventory:
             if status != ReservationStatus.COMMITTED.value:
                 raise ReservationConflict(order_id, f"cannot restock a {status} reservation")
             await store.apply_stock_changes(
-                conn, MovementKind.RESTOCK, [(i.product_id, i.quantity, 0) for i in row["items"]],
-                order_id=order_id, reason=reason or "restocked", actor=actor,
+                conn,
+                MovementKind.RESTOCK,
+                [(i.product_id, i.quantity, 0) for i in row["items"]],
+                order_id=order_id,
+                reason=reason or "restocked",
+                actor=actor,
             )
             await store.set_reservation_status(conn, order_id, ReservationStatus.RESTOCKED)
             row["status"] = ReservationStatus.RESTOCKED.value
@@ -226,10 +245,16 @@ class Inventory:
         self, conn: Any, row: Row, kind: MovementKind, reason: str, actor: str
     ) -> None:
         await store.apply_stock_changes(
-            conn, kind, [(i.product_id, 0, -i.quantity) for i in row["items"]],
-            order_id=row["order_id"], reason=reason, actor=actor,
+            conn,
+            kind,
+            [(i.product_id, 0, -i.quantity) for i in row["items"]],
+            order_id=row["order_id"],
+            reason=reason,
+            actor=actor,
         )
-        status = ReservationStatus.EXPIRED if kind is MovementKind.EXPIRE else ReservationStatus.RELEASED
+        status = (
+            ReservationStatus.EXPIRED if kind is MovementKind.EXPIRE else ReservationStatus.RELEASED
+        )
         await store.set_reservation_status(conn, row["order_id"], status)
         row["status"] = status.value
 

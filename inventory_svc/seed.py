@@ -32,8 +32,12 @@ async def seed_catalog(pool: AsyncConnectionPool) -> int:
     created = 0
     for sku, name, description, price, initial in DEMO_CATALOG:
         values = {
-            "sku": sku, "name": name, "description": description, "price_minor": price,
-            "currency": "EUR", "active": not sku.startswith("OLD-"),
+            "sku": sku,
+            "name": name,
+            "description": description,
+            "price_minor": price,
+            "currency": "EUR",
+            "active": not sku.startswith("OLD-"),
         }
         try:
             await inventory.create_product(values, initial, "seed")

@@ -16,9 +16,7 @@ from svckit import auth, pagetoken
 from svckit.rpcerrors import RpcFailure, Violations, invalid
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
-PUBLIC_METHODS = [
-    f"/{SERVICE_NAME}/{name}" for name in ("ListProducts", "GetProduct", "GetStock")
-]
+PUBLIC_METHODS = [f"/{SERVICE_NAME}/{name}" for name in ("ListProducts", "GetProduct", "GetStock")]
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
@@ -70,16 +68,23 @@ def _money(amount_minor: int, currency: str) -> money_pb2.Money:
 
 def product_pb(row: dict[str, Any]) -> pb.Product:
     return pb.Product(
-        product_id=row["product_id"], sku=row["sku"], name=row["name"],
-        description=row["description"], price=_money(row["price_minor"], row["currency"]),
-        active=row["active"], create_time=_ts(row["created_at"]),
-        update_time=_ts(row["updated_at"]), available=row["available"],
+        product_id=row["product_id"],
+        sku=row["sku"],
+        name=row["name"],
+        description=row["description"],
+        price=_money(row["price_minor"], row["currency"]),
+        active=row["active"],
+        create_time=_ts(row["created_at"]),
+        update_time=_ts(row["updated_at"]),
+        available=row["available"],
     )
 
 
 def stock_pb(row: dict[str, Any]) -> pb.Stock:
     return pb.Stock(
-        product_id=row["product_id"], on_hand=row["on_hand"], reserved=row["reserved"],
+        product_id=row["product_id"],
+        on_hand=row["on_hand"],
+        reserved=row["reserved"],
         available=row["on_hand"] - row["reserved"],
     )
 
@@ -88,8 +93,11 @@ def reservation_pb(row: dict[str, Any]) -> pb.Reservation:
     return pb.Reservation(
         order_id=row["order_id"],
         status=pb.ReservationStatus.Value(f"RESERVATION_STATUS_{row['status']}"),
-        items=[pb.ReservationItem(product_id=i.product_id, quantity=i.quantity) for i in row["items"]],
-        expire_time=_ts(row["expires_at"]), create_time=_ts(row["created_at"]),
+        items=[
+            pb.ReservationItem(product_id=i.product_id, quantity=i.quantity) for i in row["items"]
+        ],
+        expire_time=_ts(row["expires_at"]),
+        create_time=_ts(row["created_at"]),
         update_time=_ts(row["updated_at"]),
     )
 
@@ -124,7 +132,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         except domain.InventoryError as error:
             raise to_failure(error) from None
 
-    async def ListProducts(self, request: pb.ListProductsRequest, context: Any) -> pb.ListProductsResponse:
+    async def ListProducts(
+        self, request: pb.ListProductsRequest, context: Any
+    ) -> pb.ListProductsResponse:
         limit = _page_size(request.page_size)
         after = None
         if request.page_token:
@@ -146,7 +156,9 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             products=[product_pb(r) for r in rows], next_page_token=token
         )
 
-    async def GetProduct(self, request: pb.GetProductRequest, context: Any) -> pb.GetProductResponse:
+    async def GetProduct(
+        self, request: pb.GetProductRequest, context: Any
+    ) -> pb.GetProductResponse:
         pid = _uuid_field(request.product_id, "product_id")
         row = await self._run(self.inventory.get_product(pid))
         return pb.GetProductResponse(product=product_pb(row))
@@ -157,9 +169,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         require_role("service", "admin")
         if len(request.product_ids) > MAX_PAGE_SIZE:
             raise invalid("product_ids", f"at most {MAX_PAGE_SIZE} ids")
-        ids = [
-            _uuid_field(pid, f"product_ids[{i}]") for i, pid in enumerate(request.product_ids)
-        ]
+        ids = [_uuid_field(pid, f"product_ids[{i}]") for i, pid in enumerate(request.product_ids)]
         rows = {r["product_id"]: r for r in await self.inventory.get_products(ids)}
         return pb.BatchGetProductsResponse(
             products=[product_pb(rows[pid]) for pid in ids if pid in rows],
@@ -183,8 +193,11 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
             violations.add("initial_stock", "must be between 0 and 1000000")
         violations.raise_if_any()
         values = {
-            "sku": sku, "name": request.name.strip(), "description": request.description,
-            "price_minor": price_minor, "currency": currency,
+            "sku": sku,
+            "name": request.name.strip(),
+            "description": request.description,
+            "price_minor": price_minor,
+            "currency": currency,
             "active": request.active if request.HasField("active") else True,
         }
         row = await self._run(
@@ -261,10 +274,14 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
         return pb.ListMovementsResponse(
             movements=[
                 pb.Movement(
-                    movement_id=r["movement_id"], product_id=r["product_id"],
+                    movement_id=r["movement_id"],
+                    product_id=r["product_id"],
                     kind=pb.MovementKind.Value(f"MOVEMENT_KIND_{r['kind']}"),
-                    on_hand_delta=r["on_hand_delta"], reserved_delta=r["reserved_delta"],
-                    reason=r["reason"], order_id=r["order_id"] or "", actor=r["actor"],
+                    on_hand_delta=r["on_hand_delta"],
+                    reserved_delta=r["reserved_delta"],
+                    reason=r["reason"],
+                    order_id=r["order_id"] or "",
+                    actor=r["actor"],
                     create_time=_ts(r["created_at"]),
                 )
                 for r in rows

@@ -114,12 +114,16 @@ async def list_products(
     params: dict[str, Any] = {"limit": limit}
     if query:
         where.append("(p.name ILIKE %(q)s OR p.sku ILIKE %(q)s OR p.description ILIKE %(q)s)")
-        params["q"] = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params["q"] = (
+            "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
     if active is not None:
         where.append("p.active = %(active)s")
         params["active"] = active
     if after:
-        where.append("(p.created_at, p.product_id) < (%(after_ts)s::timestamptz, %(after_id)s::uuid)")
+        where.append(
+            "(p.created_at, p.product_id) < (%(after_ts)s::timestamptz, %(after_id)s::uuid)"
+        )
         params["after_ts"], params["after_id"] = after
     sql = (
         f"SELECT {PRODUCT_COLUMNS} FROM {PRODUCT_FROM} WHERE {' AND '.join(where)} "
@@ -197,7 +201,7 @@ async def apply_stock_changes(
     reason: str,
     actor: str,
 ) -> list[int]:
-    """Applies (product_id, on_hand_delta, reserved_delta) to stock and writes one ledger row each."""
+    """Applies (product_id, on_hand_delta, reserved_delta) changes, one ledger row each."""
     pids = [c[0] for c in changes]
     on_hand = [c[1] for c in changes]
     reserved = [c[2] for c in changes]

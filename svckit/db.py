@@ -60,6 +60,6 @@ async def ping(pool: AsyncConnectionPool, timeout: float = 2.0) -> bool:
         async with pool.connection(timeout=timeout) as conn:
             await conn.execute("SELECT 1")
         return True
-    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+    except Exception as exc:
         log.debug("database ping failed", extra={"error": str(exc)})
         return False

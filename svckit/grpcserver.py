@@ -37,7 +37,7 @@ class _Reflection(ReflectionServicer):  # type: ignore[misc]
     """Server reflection that also resolves method symbols ("pkg.Service.Method").
 
     The upb descriptor pool finds services and messages but not methods, so `grpcurl describe
-    pkg.Service.Method` (and ghz's method lookup) would fail; a method resolves to its service's file.
+    pkg.Service.Method` (and ghz's method lookup) would fail: a method resolves to its service.
     """
 
     def _file_containing_symbol(self, request: object, fully_qualified_name: str) -> object:
@@ -65,8 +65,11 @@ def create_server(service: Service, address: str) -> tuple[grpc.aio.Server, int]
     health_pb2_grpc.add_HealthServicer_to_server(service.health, server)
     reflection_pb2_grpc.add_ServerReflectionServicer_to_server(
         _Reflection(
-            [*service.names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME]
+            [
+                *service.names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ]
         ),
         server,
     )

@@ -68,7 +68,9 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except auth.TokenError as exc:
             if public and not token_header:
                 return
-            raise RpcFailure(grpc.StatusCode.UNAUTHENTICATED, str(exc), reason="UNAUTHENTICATED")
+            raise RpcFailure(
+                grpc.StatusCode.UNAUTHENTICATED, str(exc), reason="UNAUTHENTICATED"
+            ) from None
         auth.current_principal.set(principal)
 
     def _wrap_unary(
@@ -145,7 +147,7 @@ def _record(method: str, code: grpc.StatusCode, started: float, context: Any) ->
         actual = context.code()
         if actual is not None and code is grpc.StatusCode.OK:
             code_name = actual.name
-    except Exception:  # noqa: BLE001 - the context may already be torn down
+    except Exception:
         pass
     RPC_HANDLED.labels(service, name, code_name).inc()
     RPC_SECONDS.labels(service, name).observe(time.perf_counter() - started)

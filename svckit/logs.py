@@ -32,7 +32,11 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, var in (("request_id", request_id), ("order_id", order_id), ("saga_step", saga_step)):
+        for key, var in (
+            ("request_id", request_id),
+            ("order_id", order_id),
+            ("saga_step", saga_step),
+        ):
             value = var.get()
             if value:
                 event[key] = value

@@ -18,7 +18,7 @@ def decode(token: str, length: int) -> list[Any]:
     padded = token + "=" * (-len(token) % 4)
     try:
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except Exception as exc:  # noqa: BLE001 - any garbage is "not ours"
+    except Exception as exc:
         raise ValueError("malformed page token") from exc
     if not isinstance(values, list) or len(values) != length:
         raise ValueError("malformed page token")

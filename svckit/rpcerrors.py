@@ -52,9 +52,7 @@ class RpcFailure(Exception):
             delay = duration_pb2.Duration()
             delay.FromMilliseconds(int(self.retry_after * 1000))
             details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
-        status = status_pb2.Status(
-            code=self.code.value[0], message=self.message, details=details
-        )
+        status = status_pb2.Status(code=self.code.value[0], message=self.message, details=details)
         return rpc_status.to_status(status)
 
 

@@ -29,9 +29,12 @@ class InventoryClient:
     async def new_product(self, stock: int = 10, *, active: bool = True, price: int = 1000) -> str:
         reply = await self.stub.CreateProduct(
             pb.CreateProductRequest(
-                sku=f"T-{uuid.uuid4().hex[:12]}", name="Test product", description="for tests",
+                sku=f"T-{uuid.uuid4().hex[:12]}",
+                name="Test product",
+                description="for tests",
                 price=money_pb2.Money(currency_code="EUR", amount_minor=price),
-                initial_stock=stock, active=active,
+                initial_stock=stock,
+                active=active,
             ),
             metadata=self.admin,
         )

@@ -22,7 +22,8 @@ async def test_fifty_one_unit_reservations_against_ten(client: InventoryClient) 
         try:
             await client.stub.ReserveStock(
                 pb.ReserveStockRequest(
-                    order_id=str(uuid.uuid4()), items=[pb.ReservationItem(product_id=pid, quantity=1)]
+                    order_id=str(uuid.uuid4()),
+                    items=[pb.ReservationItem(product_id=pid, quantity=1)],
                 ),
                 metadata=client.service,
             )

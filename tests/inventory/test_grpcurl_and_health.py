@@ -45,8 +45,12 @@ async def test_grpcurl_lists_describes_and_calls(client: InventoryClient) -> Non
     assert "/api/v1/products/{product_id}/stock" in described
     pid = await client.new_product(stock=4)
     reply = json.loads(
-        await grpcurl("-d", json.dumps({"product_id": pid}), target,
-                      "shop.inventory.v1.InventoryService/GetStock")
+        await grpcurl(
+            "-d",
+            json.dumps({"product_id": pid}),
+            target,
+            "shop.inventory.v1.InventoryService/GetStock",
+        )
     )
     assert reply["stock"].get("onHand", reply["stock"].get("on_hand")) == 4
 

@@ -20,7 +20,8 @@ async def test_reaper_releases_expired_holds(client: InventoryClient, inventory:
     for order, ttl in ((short, 1), (long, 600)):
         await client.stub.ReserveStock(
             pb.ReserveStockRequest(
-                order_id=order, items=[pb.ReservationItem(product_id=pid, quantity=2)],
+                order_id=order,
+                items=[pb.ReservationItem(product_id=pid, quantity=2)],
                 ttl_seconds=ttl,
             ),
             metadata=client.service,

@@ -98,7 +98,10 @@ async def test_invalid_product_names_every_field(client: InventoryClient) -> Non
         )
     assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert set(_violations(bad.value)) >= {
-        "sku", "name", "price.currency_code", "price.amount_minor"
+        "sku",
+        "name",
+        "price.currency_code",
+        "price.amount_minor",
     }
 
 
@@ -160,7 +163,9 @@ async def test_movements_ledger_records_every_change(client: InventoryClient) ->
     )
     kinds = [pb.MovementKind.Name(m.kind) for m in page.movements]
     assert kinds == [
-        "MOVEMENT_KIND_RESTOCK", "MOVEMENT_KIND_SALE", "MOVEMENT_KIND_RESERVE",
+        "MOVEMENT_KIND_RESTOCK",
+        "MOVEMENT_KIND_SALE",
+        "MOVEMENT_KIND_RESERVE",
         "MOVEMENT_KIND_INITIAL",
     ]
     assert sum(m.on_hand_delta for m in page.movements) == (await client.stock(pid)).on_hand == 4
@@ -174,7 +179,10 @@ async def test_movements_ledger_records_every_change(client: InventoryClient) ->
 async def test_reserve_commit_release_lifecycle(client: InventoryClient) -> None:
     a, b = await client.new_product(stock=5), await client.new_product(stock=5)
     order = str(uuid.uuid4())
-    items = [pb.ReservationItem(product_id=a, quantity=2), pb.ReservationItem(product_id=b, quantity=5)]
+    items = [
+        pb.ReservationItem(product_id=a, quantity=2),
+        pb.ReservationItem(product_id=b, quantity=5),
+    ]
     held = await client.stub.ReserveStock(
         pb.ReserveStockRequest(order_id=order, items=items), metadata=client.service
     )
@@ -207,7 +215,9 @@ async def test_release_is_idempotent_and_frees_stock(client: InventoryClient) ->
     pid = await client.new_product(stock=3)
     order = str(uuid.uuid4())
     await client.stub.ReserveStock(
-        pb.ReserveStockRequest(order_id=order, items=[pb.ReservationItem(product_id=pid, quantity=3)]),
+        pb.ReserveStockRequest(
+            order_id=order, items=[pb.ReservationItem(product_id=pid, quantity=3)]
+        ),
         metadata=client.service,
     )
     for _ in range(2):
@@ -252,7 +262,8 @@ async def test_unknown_and_inactive_products(client: InventoryClient) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as err:
             await client.stub.ReserveStock(
                 pb.ReserveStockRequest(
-                    order_id=str(uuid.uuid4()), items=[pb.ReservationItem(product_id=pid, quantity=1)]
+                    order_id=str(uuid.uuid4()),
+                    items=[pb.ReservationItem(product_id=pid, quantity=1)],
                 ),
                 metadata=client.service,
             )
@@ -287,7 +298,9 @@ async def test_reserve_validation_names_fields(client: InventoryClient) -> None:
             metadata=client.service,
         )
     assert set(_violations(items.value)) == {
-        "items[0].quantity", "items[1].product_id", "items[1].quantity"
+        "items[0].quantity",
+        "items[1].product_id",
+        "items[1].quantity",
     }
     with pytest.raises(grpc.aio.AioRpcError) as empty:
         await client.stub.ReserveStock(

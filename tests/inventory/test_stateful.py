@@ -37,18 +37,29 @@ def test_inventory_invariants_hold(database_url: str) -> None:
         def __init__(self) -> None:
             super().__init__()
             self.products = [
-                run(inventory.create_product(
-                    {"sku": f"H-{uuid.uuid4().hex[:12]}", "name": "h", "description": "",
-                     "price_minor": 100, "currency": "EUR", "active": True},
-                    5, "test",
-                ))["product_id"]
+                run(
+                    inventory.create_product(
+                        {
+                            "sku": f"H-{uuid.uuid4().hex[:12]}",
+                            "name": "h",
+                            "description": "",
+                            "price_minor": 100,
+                            "currency": "EUR",
+                            "active": True,
+                        },
+                        5,
+                        "test",
+                    )
+                )["product_id"]
                 for _ in range(3)
             ]
             self.orders: list[str] = []
 
         @rule(data=st.data())
         def reserve(self, data: st.DataObject) -> None:
-            chosen = data.draw(st.lists(st.sampled_from(self.products), min_size=1, max_size=3, unique=True))
+            chosen = data.draw(
+                st.lists(st.sampled_from(self.products), min_size=1, max_size=3, unique=True)
+            )
             items = [Item(p, data.draw(st.integers(1, 4))) for p in chosen]
             order = str(uuid.uuid4())
             ttl = data.draw(st.sampled_from([None, 0.001]))
@@ -75,7 +86,11 @@ def test_inventory_invariants_hold(database_url: str) -> None:
         @rule(data=st.data(), delta=st.integers(-6, 6).filter(bool))
         def adjust(self, data: st.DataObject, delta: int) -> None:
             try:
-                run(inventory.adjust_stock(data.draw(st.sampled_from(self.products)), delta, "t", "t"))
+                run(
+                    inventory.adjust_stock(
+                        data.draw(st.sampled_from(self.products)), delta, "t", "t"
+                    )
+                )
             except InventoryError:
                 pass
 
@@ -103,7 +118,9 @@ def test_inventory_invariants_hold(database_url: str) -> None:
                 assert 0 <= reserved <= on_hand
 
     Machine.TestCase.settings = settings(
-        max_examples=25, stateful_step_count=15, deadline=None,
+        max_examples=25,
+        stateful_step_count=15,
+        deadline=None,
         suppress_health_check=list(HealthCheck),
     )
     try:

@@ -40,7 +40,9 @@ def test_invalid_items_name_the_field(items: list[Item], field: str) -> None:
 
 
 def test_fingerprint_ignores_item_order() -> None:
-    assert items_fingerprint([Item(A, 1), Item(B, 2)]) == items_fingerprint([Item(B, 2), Item(A, 1)])
+    assert items_fingerprint([Item(A, 1), Item(B, 2)]) == items_fingerprint(
+        [Item(B, 2), Item(A, 1)]
+    )
     assert items_fingerprint([Item(A, 1)]) != items_fingerprint([Item(A, 2)])
 
 

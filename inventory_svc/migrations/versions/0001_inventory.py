@@ -19,7 +19,9 @@ def upgrade() -> None:
     ts = sa.DateTime(timezone=True)
     op.create_table(
         "products",
-        sa.Column("product_id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")),
+        sa.Column(
+            "product_id", sa.Uuid, primary_key=True, server_default=sa.text("gen_random_uuid()")
+        ),
         sa.Column("sku", sa.String(64), nullable=False, unique=True),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("description", sa.Text, nullable=False, server_default=""),
@@ -34,7 +36,9 @@ def upgrade() -> None:
     op.create_index("products_created", "products", ["created_at", "product_id"], schema=S)
     op.create_table(
         "stock",
-        sa.Column("product_id", sa.Uuid, sa.ForeignKey(f"{S}.products.product_id"), primary_key=True),
+        sa.Column(
+            "product_id", sa.Uuid, sa.ForeignKey(f"{S}.products.product_id"), primary_key=True
+        ),
         sa.Column("on_hand", sa.Integer, nullable=False, server_default="0"),
         sa.Column("reserved", sa.Integer, nullable=False, server_default="0"),
         sa.CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
@@ -56,7 +60,10 @@ def upgrade() -> None:
         schema=S,
     )
     op.create_index(
-        "reservations_held_expiry", "reservations", ["expires_at"], schema=S,
+        "reservations_held_expiry",
+        "reservations",
+        ["expires_at"],
+        schema=S,
         postgresql_where=sa.text("status = 'HELD'"),
     )
     op.create_table(
