@@ -19,6 +19,7 @@ EPILOG = """\
 examples:
   orchestrator api                 # order API on gRPC :50050, metrics :9150
   orchestrator relay               # outbox relay, metrics :9160 (run as many as you like)
+  orchestrator worker              # saga worker, metrics :9161 (run as many as you like)
   ORDERS_GRPC_PORT=50060 orchestrator api
 """
 
@@ -38,6 +39,21 @@ def _run_relay(args: argparse.Namespace) -> int:
     return main()
 
 
+def _run_worker(args: argparse.Namespace) -> int:
+    from orchestrator.saga.worker import main
+
+    return main()
+
+
+def _add_worker(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "worker", help="run sagas from the saga queue (Dramatiq) and the sweeper",
+        description="Run the order saga worker: Dramatiq on Redis, metrics on "
+                    "WORKER_METRICS_PORT (9161); SAGA_*, BREAKER_*, SWEEP_* variables.",
+    )
+    parser.set_defaults(handler=_run_worker)
+
+
 def _add_api(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "api", help="serve the OrderService gRPC API",
@@ -54,7 +70,7 @@ def _add_relay(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=_run_relay)
 
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_api, _add_relay]
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_api, _add_relay, _add_worker]
 
 
 def make_argument_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""The order saga: definition, engine, Dramatiq worker, breakers, sweeper, dead letters."""
