@@ -210,6 +210,14 @@ class PaymentNotRefundable(PaymentError):
     """Raised when a refund targets a payment that was never captured."""
 
 
+class ChargeInFlight(PaymentError):
+    """Raised when a refund targets a payment whose charge attempt is still running."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class RefundExceedsCaptured(PaymentError):
     """Raised when a refund would take cumulative refunds above the captured amount."""
 

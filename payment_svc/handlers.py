@@ -15,6 +15,7 @@ from payment_svc.config import Settings
 from payment_svc.domain import (
     CAPTURED_STATUSES,
     ChargeCommand,
+    ChargeInFlight,
     CurrencyMismatch,
     FraudSuspected,
     GatewayUnavailable,
@@ -293,6 +294,9 @@ class Payments:
         except (PaymentNotFound, PaymentNotRefundable, RefundExceedsCaptured, CurrencyMismatch):
             metrics.REFUNDS.labels("rejected").inc()
             raise
+        except ChargeInFlight:
+            metrics.REFUNDS.labels("charge_in_flight").inc()
+            raise
         metrics.REFUNDS.labels(outcome).inc()
         assert current is not None
         return refund, current
@@ -300,6 +304,16 @@ class Payments:
     async def _new_refund(
         self, conn: Any, cmd: RefundCommand, payment: Row, request_hash: str
     ) -> Row:
+        if payment["status"] == PaymentStatus.PENDING:
+            summary = await store.attempt_summary(
+                conn, payment["payment_id"], self.settings.attempt_lease_seconds
+            )
+            if summary["in_flight_id"] is not None and not summary["in_flight_stale"]:
+                # It may still capture: the caller must come back once it has settled.
+                raise ChargeInFlight(
+                    f"payment {payment['payment_id']} has a charge attempt in flight; retry",
+                    retry_after=self.settings.transient_retry_after_seconds,
+                )
         if payment["status"] not in CAPTURED_STATUSES:
             raise PaymentNotRefundable(
                 f"payment {payment['payment_id']} is {payment['status']}: nothing was captured"

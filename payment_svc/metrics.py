@@ -12,7 +12,8 @@ CHARGES = Counter(
 )
 REFUNDS = Counter(
     "payment_refunds_total",
-    "Refund calls by outcome (succeeded, replayed, rejected, idempotency_key_reused, invalid).",
+    "Refund calls by outcome (succeeded, replayed, rejected, charge_in_flight, "
+    "idempotency_key_reused, invalid).",
     ["outcome"],
 )
 GATEWAY_SECONDS = Histogram(

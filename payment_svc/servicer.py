@@ -28,6 +28,7 @@ ERRORS: dict[type[domain.PaymentError], tuple[grpc.StatusCode, str]] = {
     domain.VelocityLimitExceeded: (grpc.StatusCode.RESOURCE_EXHAUSTED, "VELOCITY_LIMIT_EXCEEDED"),
     domain.PaymentNotFound: (grpc.StatusCode.NOT_FOUND, "PAYMENT_NOT_FOUND"),
     domain.PaymentNotRefundable: (grpc.StatusCode.FAILED_PRECONDITION, "PAYMENT_NOT_CAPTURED"),
+    domain.ChargeInFlight: (grpc.StatusCode.UNAVAILABLE, "CHARGE_IN_FLIGHT"),
     domain.RefundExceedsCaptured: (grpc.StatusCode.FAILED_PRECONDITION, "REFUND_EXCEEDS_CAPTURED"),
     domain.CurrencyMismatch: (grpc.StatusCode.INVALID_ARGUMENT, "CURRENCY_MISMATCH"),
     domain.PermissionDenied: (grpc.StatusCode.PERMISSION_DENIED, "PERMISSION_DENIED"),
@@ -50,7 +51,9 @@ def to_failure(error: domain.PaymentError) -> RpcFailure:
         violations = error.violations
     elif isinstance(error, domain.CurrencyMismatch):
         violations = [("amount.currency_code", str(error))]
-    elif isinstance(error, (domain.GatewayUnavailable, domain.VelocityLimitExceeded)):
+    elif isinstance(
+        error, (domain.GatewayUnavailable, domain.VelocityLimitExceeded, domain.ChargeInFlight)
+    ):
         retry_after = error.retry_after
     return RpcFailure(
         code,

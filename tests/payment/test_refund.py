@@ -10,7 +10,7 @@ import pytest
 from shop.common.v1 import money_pb2
 from shop.payment.v1 import payment_pb2 as pb
 
-from tests.payment.conftest import Failure, PaymentClient, failure_of
+from tests.payment.conftest import Failure, PaymentClient, ServerFactory, failure_of
 
 pytestmark = pytest.mark.integration
 
@@ -157,3 +157,21 @@ async def test_customers_cannot_refund(payments: PaymentClient) -> None:
             refund_request(payment_id, None), metadata=payments.customer("cust-x")
         )
     assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_refund_waits_for_a_charge_in_flight(payment_server: ServerFactory) -> None:
+    # A compensating saga must not skip a charge that may still capture.
+    async with payment_server(latency_ms=400) as payments:
+        key = f"{uuid.uuid4()}:CHARGE_PAYMENT"
+        charging = asyncio.create_task(payments.charge(key=key, amount=700))
+        for _ in range(100):
+            if await payments.payment_rows(key):
+                break
+            await asyncio.sleep(0.01)
+        [row] = await payments.payment_rows(key)
+        early = await refund_failure(payments, refund_request(str(row["payment_id"]), None))
+        assert early.code == grpc.StatusCode.UNAVAILABLE and early.reason == "CHARGE_IN_FLIGHT"
+        assert early.retry_after
+        await charging
+        done = await refund(payments, refund_request(str(row["payment_id"]), None))
+        assert done.payment.status == pb.PAYMENT_STATUS_REFUNDED
