@@ -19,5 +19,7 @@ trap 'rm -rf "$tmp"' EXIT
 git archive "$base" proto buf.yaml | tar -x -C "$tmp"
 mkdir -p "$tmp/.buf-deps" && cp -r .buf-deps/googleapis "$tmp/.buf-deps/"
 "$buf" build "$tmp" -o "$tmp/base.binpb"
-"$buf" breaking --against "$tmp/base.binpb"
+"$buf" build -o "$tmp/current.binpb"
+# Images carry no buf.yaml: buf's default breaking category is FILE, as configured in buf.yaml.
+"$buf" breaking "$tmp/current.binpb" --against "$tmp/base.binpb"
 echo "buf lint and buf breaking (against $base) passed"
