@@ -25,6 +25,7 @@ async def seed_catalog(database_url: str) -> str:
 # "module:function" of each seeder, run in this order.
 SEEDERS: list[str] = [
     "devstack.seed:seed_catalog",
+    "gateway.seed:seed_demo_users",
 ]
 
 

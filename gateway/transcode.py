@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from google.protobuf import descriptor, json_format, message
+from google.protobuf import descriptor, json_format, message, message_factory
 
 from gateway.descriptors import Route
 from gateway.errors import bad_request
@@ -48,7 +48,9 @@ def _join(prefix: str, name: str) -> str:
 def check_message(value: Any, message_type: descriptor.Descriptor, path: str) -> None:
     """Strict shape check of JSON for `message_type`, naming the first offending field."""
     if _is_well_known(message_type):
-        return  # json_format knows their JSON forms; its errors are named by the caller
+        # Timestamp, Duration, wrappers, Struct...: json_format knows their JSON forms.
+        _parse_into(value, message_factory.GetMessageClass(message_type)(), path)
+        return
     if not isinstance(value, dict):
         raise bad_request(path or "body", "must be a JSON object")
     seen: dict[str, str] = {}
