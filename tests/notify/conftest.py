@@ -66,6 +66,9 @@ class Hit:
     body: bytes
 
 
+STALL = -1  # a Receiver script entry: answer too late
+
+
 class Receiver:
     """A minimal real HTTP/1.1 server: answers scripted status codes, records every request."""
 
@@ -104,6 +107,9 @@ class Receiver:
                 body = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.hits.append(Hit(path, headers, body))
                 code = self.script.pop(0) if self.script else 200
+                if code == STALL:
+                    await asyncio.sleep(1.0)  # longer than the client's timeout in the tests
+                    code = 200
                 payload = json.dumps({"code": code}).encode()
                 writer.write(
                     f"HTTP/1.1 {code} X\r\nContent-Type: application/json\r\n"

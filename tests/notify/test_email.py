@@ -12,6 +12,7 @@ from google.rpc import error_details_pb2
 from psycopg_pool import AsyncConnectionPool
 from shop.notify.v1 import notify_pb2
 
+from notify_svc import store
 from notify_svc.config import RetryPolicy, Settings
 from svckit.rpcerrors import details_of, error_info
 from tests.notify.conftest import (
@@ -188,3 +189,39 @@ async def test_record_mode_stores_the_message_instead_of_sending(
     assert row["message_id"] == email.provider_message_id
     assert row["rcpt_to"] == request.recipient.email
     assert "Subject: Your order" in row["message"]
+
+
+async def test_a_crashed_deliverers_lease_expires_and_is_taken_over(
+    client: Client, mail: ScriptedMailServer
+) -> None:
+    # Given a pending notification whose lease is held by a deliverer that died
+    await mail.down()
+    request = confirmation(new_order_id())
+    with pytest.raises(grpc.aio.AioRpcError):
+        await client.send(request)
+    pending = await store.get_by_key(client.deps.pool, request.idempotency_key)
+    assert await store.claim(client.deps.pool, pending.notification_id, "dead-worker", 0.3)
+    await mail.up()
+    # When the caller retries, a live lease makes it wait; an expired one is taken over
+    response = await client.send(request)
+    email = delivery(response.notification, notify_pb2.CHANNEL_EMAIL)
+    assert email.status == notify_pb2.DELIVERY_STATUS_DELIVERED
+    assert len(mail.to(request.recipient.email)) == 1
+
+
+async def test_a_delivery_in_progress_past_the_deadline_is_unavailable(
+    client: Client, mail: ScriptedMailServer
+) -> None:
+    await mail.down()
+    request = confirmation(new_order_id())
+    with pytest.raises(grpc.aio.AioRpcError):
+        await client.send(request)
+    pending = await store.get_by_key(client.deps.pool, request.idempotency_key)
+    assert await store.claim(client.deps.pool, pending.notification_id, "busy-worker", 30)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await client.send(request, deadline=1.0)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert error_info(caught.value).reason == "DELIVERY_IN_PROGRESS"
+    finally:
+        await store.release(client.deps.pool, pending.notification_id, "busy-worker")

@@ -13,6 +13,7 @@ from shop.notify.v1 import notify_pb2
 from notify_svc.config import Settings
 from notify_svc.domain import verify_webhook_signature
 from tests.notify.conftest import (
+    STALL,
     WEBHOOK_SECRET,
     Client,
     Receiver,
@@ -68,6 +69,21 @@ async def test_500_twice_then_200_is_delivered_on_the_third_attempt(
     assert len(receiver.for_path("/h/b")) == 3
     listed = await client.list(request.order_id)
     assert len(delivery(listed.notifications[0], notify_pb2.CHANNEL_WEBHOOK).attempts) == 3
+
+
+async def test_timeout_is_retried(
+    settings: Settings, notify_pool: AsyncConnectionPool, receiver: Receiver
+) -> None:
+    receiver.script = [STALL, 200]
+    impatient = dataclasses.replace(settings, webhook_timeout=0.2)
+    request = confirmation(new_order_id(), channels=WEBHOOK, callback_url=receiver.url("/h/t"))
+    async with running(impatient, notify_pool) as client:
+        response = await client.send(request)
+    hook = delivery(response.notification, notify_pb2.CHANNEL_WEBHOOK)
+    assert hook.status == notify_pb2.DELIVERY_STATUS_DELIVERED
+    assert [a.outcome for a in hook.attempts] == [
+        notify_pb2.ATTEMPT_OUTCOME_TRANSIENT_ERROR, notify_pb2.ATTEMPT_OUTCOME_DELIVERED]
+    assert hook.attempts[0].error.startswith("timeout")
 
 
 async def test_400_is_not_retried(client: Client, receiver: Receiver) -> None:
