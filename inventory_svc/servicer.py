@@ -92,7 +92,7 @@ def stock_pb(row: dict[str, Any]) -> pb.Stock:
 def reservation_pb(row: dict[str, Any]) -> pb.Reservation:
     return pb.Reservation(
         order_id=row["order_id"],
-        status=pb.ReservationStatus.Value(f"RESERVATION_STATUS_{row['status']}"),
+        status=pb.ReservationStatus.Value(f"RESERVATION_STATUS_{row['status']}"),  # type: ignore[arg-type]
         items=[
             pb.ReservationItem(product_id=i.product_id, quantity=i.quantity) for i in row["items"]
         ],
@@ -276,7 +276,7 @@ class InventoryServicer(pb_grpc.InventoryServiceServicer):
                 pb.Movement(
                     movement_id=r["movement_id"],
                     product_id=r["product_id"],
-                    kind=pb.MovementKind.Value(f"MOVEMENT_KIND_{r['kind']}"),
+                    kind=pb.MovementKind.Value(f"MOVEMENT_KIND_{r['kind']}"),  # type: ignore[arg-type]
                     on_hand_delta=r["on_hand_delta"],
                     reserved_delta=r["reserved_delta"],
                     reason=r["reason"],

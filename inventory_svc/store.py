@@ -105,10 +105,11 @@ PRODUCT_COLUMNS = """p.product_id::text AS product_id, p.sku, p.name, p.descript
 PRODUCT_FROM = "inventory.products p JOIN inventory.stock s USING (product_id)"
 
 Row = dict[str, Any]
+Conn = AsyncConnection[Any]
 
 
 async def list_products(
-    conn: AsyncConnection, *, limit: int, after: list[Any] | None, query: str, active: bool | None
+    conn: Conn, *, limit: int, after: list[Any] | None, query: str, active: bool | None
 ) -> list[Row]:
     where = ["TRUE"]
     params: dict[str, Any] = {"limit": limit}
@@ -130,18 +131,18 @@ async def list_products(
         "ORDER BY p.created_at DESC, p.product_id DESC LIMIT %(limit)s"
     )
     cur = await conn.execute(sql, params)
-    return await cur.fetchall()  # type: ignore[return-value]
+    return await cur.fetchall()
 
 
-async def get_products(conn: AsyncConnection, product_ids: list[str]) -> list[Row]:
+async def get_products(conn: Conn, product_ids: list[str]) -> list[Row]:
     cur = await conn.execute(
         f"SELECT {PRODUCT_COLUMNS} FROM {PRODUCT_FROM} WHERE p.product_id = ANY(%s::uuid[])",
         (product_ids,),
     )
-    return await cur.fetchall()  # type: ignore[return-value]
+    return await cur.fetchall()
 
 
-async def insert_product(conn: AsyncConnection, values: Row) -> Row | None:
+async def insert_product(conn: Conn, values: Row) -> Row | None:
     """The new product's id, or None when the SKU exists."""
     cur = await conn.execute(
         """INSERT INTO inventory.products (sku, name, description, price_minor, currency, active)
@@ -155,10 +156,10 @@ async def insert_product(conn: AsyncConnection, values: Row) -> Row | None:
     await conn.execute(
         "INSERT INTO inventory.stock (product_id, on_hand) VALUES (%s, 0)", (row["product_id"],)
     )
-    return row  # type: ignore[return-value]
+    return dict(row)
 
 
-async def update_product(conn: AsyncConnection, product_id: str, changes: Row) -> bool:
+async def update_product(conn: Conn, product_id: str, changes: Row) -> bool:
     if not changes:
         cur = await conn.execute(
             "SELECT 1 FROM inventory.products WHERE product_id = %s", (product_id,)
@@ -172,7 +173,7 @@ async def update_product(conn: AsyncConnection, product_id: str, changes: Row) -
     return cur.rowcount == 1
 
 
-async def lock_stock(conn: AsyncConnection, product_ids: list[str]) -> dict[str, Row]:
+async def lock_stock(conn: Conn, product_ids: list[str]) -> dict[str, Row]:
     """Stock rows locked FOR UPDATE in product-id order (a fixed order: no deadlocks)."""
     cur = await conn.execute(
         """SELECT s.product_id::text AS product_id, s.on_hand, s.reserved, p.active
@@ -180,20 +181,20 @@ async def lock_stock(conn: AsyncConnection, product_ids: list[str]) -> dict[str,
            WHERE s.product_id = ANY(%s::uuid[]) ORDER BY s.product_id FOR UPDATE OF s""",
         (product_ids,),
     )
-    return {row["product_id"]: row for row in await cur.fetchall()}  # type: ignore[index]
+    return {row["product_id"]: row for row in await cur.fetchall()}
 
 
-async def get_stock(conn: AsyncConnection, product_id: str) -> Row | None:
+async def get_stock(conn: Conn, product_id: str) -> Row | None:
     cur = await conn.execute(
         """SELECT product_id::text AS product_id, on_hand, reserved FROM inventory.stock
            WHERE product_id = %s""",
         (product_id,),
     )
-    return await cur.fetchone()  # type: ignore[return-value]
+    return await cur.fetchone()
 
 
 async def apply_stock_changes(
-    conn: AsyncConnection,
+    conn: Conn,
     kind: MovementKind,
     changes: list[tuple[str, int, int]],
     *,
@@ -219,12 +220,10 @@ async def apply_stock_changes(
            RETURNING movement_id""",
         (kind.value, reason, order_id, actor, pids, on_hand, reserved),
     )
-    return [row["movement_id"] for row in await cur.fetchall()]  # type: ignore[call-overload]
+    return [row["movement_id"] for row in await cur.fetchall()]
 
 
-async def get_reservation(
-    conn: AsyncConnection, order_id: str, *, for_update: bool = False
-) -> Row | None:
+async def get_reservation(conn: Conn, order_id: str, *, for_update: bool = False) -> Row | None:
     lock = " FOR UPDATE" if for_update else ""
     cur = await conn.execute(
         f"""SELECT order_id::text AS order_id, status, items_hash, expires_at, created_at,
@@ -240,12 +239,12 @@ async def get_reservation(
            WHERE order_id = %s ORDER BY product_id""",
         (order_id,),
     )
-    row["items"] = [Item(r["product_id"], r["quantity"]) for r in await items.fetchall()]  # type: ignore[index,call-overload]
-    return row  # type: ignore[return-value]
+    row["items"] = [Item(r["product_id"], r["quantity"]) for r in await items.fetchall()]
+    return dict(row)
 
 
 async def insert_reservation(
-    conn: AsyncConnection, order_id: str, items_hash: str, ttl_seconds: float
+    conn: Conn, order_id: str, items_hash: str, ttl_seconds: float
 ) -> bool:
     """False when the order already has a reservation (the caller reads it instead)."""
     cur = await conn.execute(
@@ -257,7 +256,7 @@ async def insert_reservation(
     return cur.rowcount == 1
 
 
-async def insert_reservation_items(conn: AsyncConnection, order_id: str, items: list[Item]) -> None:
+async def insert_reservation_items(conn: Conn, order_id: str, items: list[Item]) -> None:
     await conn.execute(
         """INSERT INTO inventory.reservation_items (order_id, product_id, quantity)
            SELECT %s, pid, qty FROM unnest(%s::uuid[], %s::int[]) AS t(pid, qty)""",
@@ -265,16 +264,14 @@ async def insert_reservation_items(conn: AsyncConnection, order_id: str, items: 
     )
 
 
-async def set_reservation_status(
-    conn: AsyncConnection, order_id: str, status: ReservationStatus
-) -> None:
+async def set_reservation_status(conn: Conn, order_id: str, status: ReservationStatus) -> None:
     await conn.execute(
         "UPDATE inventory.reservations SET status = %s, updated_at = now() WHERE order_id = %s",
         (status.value, order_id),
     )
 
 
-async def claim_expired(conn: AsyncConnection, limit: int) -> list[str]:
+async def claim_expired(conn: Conn, limit: int) -> list[str]:
     """Order ids of expired holds, locked; other reapers skip them."""
     cur = await conn.execute(
         """SELECT order_id::text AS order_id FROM inventory.reservations
@@ -282,11 +279,11 @@ async def claim_expired(conn: AsyncConnection, limit: int) -> list[str]:
            ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED""",
         (limit,),
     )
-    return [row["order_id"] for row in await cur.fetchall()]  # type: ignore[call-overload]
+    return [row["order_id"] for row in await cur.fetchall()]
 
 
 async def list_movements(
-    conn: AsyncConnection, product_id: str, *, limit: int, before_id: int | None
+    conn: Conn, product_id: str, *, limit: int, before_id: int | None
 ) -> list[Row]:
     cur = await conn.execute(
         """SELECT movement_id, product_id::text AS product_id, kind, on_hand_delta,
@@ -296,4 +293,4 @@ async def list_movements(
            ORDER BY movement_id DESC LIMIT %(limit)s""",
         {"pid": product_id, "before": before_id, "limit": limit},
     )
-    return await cur.fetchall()  # type: ignore[return-value]
+    return await cur.fetchall()

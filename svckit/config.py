@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import os
 import re
 from collections.abc import Mapping
@@ -25,14 +26,14 @@ def parse_duration(text: str) -> float:
 class Env:
     """Typed reads of an environment mapping; every error names the variable."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(self, environ: Mapping[builtins.str, builtins.str] | None = None) -> None:
         self._environ = os.environ if environ is None else environ
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: builtins.str) -> builtins.str | None:
         value = self._environ.get(key)
         return value if value not in (None, "") else None
 
-    def str(self, key: str, default: str | None = None) -> str:
+    def str(self, key: builtins.str, default: builtins.str | None = None) -> builtins.str:
         value = self.get(key)
         if value is None:
             if default is None:
@@ -40,7 +41,7 @@ class Env:
             return default
         return value
 
-    def first(self, keys: list[str], default: str | None = None) -> str:
+    def first(self, keys: list[builtins.str], default: builtins.str | None = None) -> builtins.str:
         """The value of the first key that is set (service-specific before shared)."""
         for key in keys:
             value = self.get(key)
@@ -50,7 +51,7 @@ class Env:
             raise ConfigError(f"environment variable {' or '.join(keys)} is required")
         return default
 
-    def int(self, key: str, default: int) -> int:
+    def int(self, key: builtins.str, default: int) -> int:
         value = self.get(key)
         if value is None:
             return default
@@ -59,7 +60,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{key}={value!r} is not an integer") from None
 
-    def float(self, key: str, default: float) -> float:
+    def float(self, key: builtins.str, default: builtins.float) -> builtins.float:
         value = self.get(key)
         if value is None:
             return default
@@ -68,7 +69,7 @@ class Env:
         except ValueError:
             raise ConfigError(f"{key}={value!r} is not a number") from None
 
-    def bool(self, key: str, default: bool) -> bool:
+    def bool(self, key: builtins.str, default: bool) -> bool:
         value = self.get(key)
         if value is None:
             return default
@@ -79,13 +80,13 @@ class Env:
             return False
         raise ConfigError(f"{key}={value!r} is not a boolean (use true or false)")
 
-    def duration(self, key: str, default: str) -> float:
+    def duration(self, key: builtins.str, default: builtins.str) -> builtins.float:
         value = self.get(key) or default
         try:
             return parse_duration(value)
         except ValueError as exc:
             raise ConfigError(f"{key}: {exc}") from None
 
-    def list(self, key: str, default: str = "") -> list[str]:
+    def list(self, key: builtins.str, default: builtins.str = "") -> list[builtins.str]:
         value = self.get(key) or default
         return [part.strip() for part in value.split(",") if part.strip()]

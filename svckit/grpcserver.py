@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -106,7 +107,7 @@ async def serve(
     address: str,
     *,
     grace: float = 10.0,
-    background: Sequence[Callable[[], Awaitable[None]]] = (),
+    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
     health_interval: float = 1.0,
 ) -> None:
     """Runs until SIGTERM/SIGINT: then NOT_SERVING, drain in-flight calls for `grace`, stop."""
@@ -120,8 +121,8 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    done_wait = asyncio.create_task(server.wait_for_termination())
-    stop_wait = asyncio.create_task(stop.wait())
+    done_wait: asyncio.Task[Any] = asyncio.create_task(server.wait_for_termination())
+    stop_wait: asyncio.Task[Any] = asyncio.create_task(stop.wait())
     await asyncio.wait({done_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping: draining in-flight calls", extra={"grace_seconds": grace})
     for task in tasks:

@@ -98,7 +98,7 @@ def invalid(field: str, description: str) -> RpcFailure:
 def details_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> status_pb2.Status | None:
     """The google.rpc.Status carried by a client-side error, if any."""
     try:
-        return rpc_status.from_call(error)  # type: ignore[arg-type]
+        return rpc_status.from_call(error)
     except ValueError:
         return None
 
