@@ -91,6 +91,7 @@ async def send(
     # Shielded: a caller that gives up (deadline) does not abort a delivery half-way; the task
     # finishes, records its attempts and releases the lease on its own.
     task = asyncio.create_task(_deliver_owned(deps, n.notification_id, owner))
+    task.add_done_callback(_log_orphan_failure)
     retry_after = await asyncio.shield(task)
     n = await _reload(deps, n)
     if not n.settled:
@@ -102,6 +103,12 @@ async def send(
         )
     SENDS.labels("delivered").inc()
     return SendOutcome(n, replayed=False)
+
+
+def _log_orphan_failure(task: asyncio.Task[float | None]) -> None:
+    """Logs a delivery that failed after its caller had gone (nobody else would see it)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("delivery failed", exc_info=task.exception())
 
 
 async def _reload(deps: Deps, n: Notification) -> Notification:

@@ -22,6 +22,7 @@ from notify_svc.domain import (
     NotifyError,
     SendCommand,
 )
+from svckit import logs
 from svckit.auth import Principal, current_principal
 from svckit.rpcerrors import RpcFailure
 
@@ -66,6 +67,7 @@ class NotificationServicer(notify_pb2_grpc.NotificationServiceServicer):
         self, request: notify_pb2.SendRequest, context: grpc.aio.ServicerContext
     ) -> notify_pb2.SendResponse:
         _principal(require_staff=True)
+        logs.order_id.set(request.order_id or None)
         command, problems = _command(request)
         remaining = context.time_remaining()
         # Leave the caller time to receive our answer before its own deadline.
@@ -182,4 +184,4 @@ def _enum(wrapper: Any, prefix: str, value: str) -> Any:
 
 
 def register(server: grpc.aio.Server, servicer: NotificationServicer) -> None:
-    notify_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    notify_pb2_grpc.add_NotificationServiceServicer_to_server(servicer, server)
