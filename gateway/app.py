@@ -208,7 +208,7 @@ class Gateway:
 
 
 def _raw_path(request: Request) -> str:
-    raw = request.scope.get("raw_path")
+    raw: bytes | None = request.scope.get("raw_path")
     if raw:
         return raw.decode("latin-1").split("?", 1)[0]
     return request.url.path

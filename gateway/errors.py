@@ -88,7 +88,7 @@ def status_of_failure(failure: RpcFailure) -> status_pb2.Status:
 def status_of_rpc_error(error: grpc.aio.AioRpcError) -> status_pb2.Status:
     """The google.rpc.Status of an upstream failure (details kept when the server sent them)."""
     try:
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        status = rpc_status.from_call(error)
     except ValueError:
         status = None
     if status is None:
@@ -110,7 +110,7 @@ def status_to_dict(status: status_pb2.Status) -> dict[str, object]:
 def _detail(status: status_pb2.Status, kind: type) -> object | None:
     for detail in status.details:
         if detail.Is(kind.DESCRIPTOR):  # type: ignore[attr-defined]
-            found = kind()
+            found: object = kind()
             detail.Unpack(found)
             return found
     return None

@@ -211,9 +211,10 @@ def _operation(route: Route, builder: SchemaBuilder) -> dict[str, Any]:
 
 
 def _resolve(message_type: descriptor.Descriptor, dotted: str) -> FD:
-    current = message_type
+    current: descriptor.Descriptor | None = message_type
     field: FD | None = None
     for part in dotted.split("."):
+        assert current is not None  # checked when the route was built
         field = current.fields_by_name[part]
         current = field.message_type
     assert field is not None

@@ -115,6 +115,7 @@ def check_single(value: Any, field: FD, path: str) -> None:
             raise bad_request(path, f"must be a base64 string, got {_json_kind(value)}")
     elif kind == FD.TYPE_ENUM:
         enum = field.enum_type
+        assert enum is not None
         if isinstance(value, str):
             if value not in enum.values_by_name:
                 allowed = ", ".join(v.name for v in enum.values)

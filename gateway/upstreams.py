@@ -49,7 +49,7 @@ class Upstreams:
         pairs = list(await call.initial_metadata() or ()) + list(
             await call.trailing_metadata() or ()
         )
-        return UnaryResult(response, pairs)  # type: ignore[arg-type]
+        return UnaryResult(response, pairs)
 
     def stream(
         self,
