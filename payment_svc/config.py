@@ -48,7 +48,7 @@ class Settings:
         latency = env.int("PAYMENT_LATENCY_MS", 0)
         if latency < 0:
             raise ConfigError("PAYMENT_LATENCY_MS must be >= 0")
-        return cls(
+        settings = cls(
             database_url=database_url(env, "PAYMENT"),
             jwt_secret=env.str("JWT_SECRET"),
             grpc_port=env.int("PAYMENT_GRPC_PORT", 50052),
@@ -66,6 +66,14 @@ class Settings:
             transient_retry_after_seconds=env.duration("PAYMENT_TRANSIENT_RETRY_AFTER", "500ms"),
             pool_max_size=env.int("PAYMENT_DB_POOL_SIZE", 10),
         )
+        slowest = max(latency, settings.random_latency_ms[1]) / 1000.0
+        if settings.attempt_lease_seconds <= slowest:
+            # Else a live attempt would be taken for a dead one and its outcome thrown away.
+            raise ConfigError(
+                f"PAYMENT_ATTEMPT_LEASE ({settings.attempt_lease_seconds}s) must exceed the "
+                f"longest simulated latency ({slowest}s)"
+            )
+        return settings
 
     def simulator(self) -> simulator.Simulator:
         return simulator.Simulator(

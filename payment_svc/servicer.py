@@ -197,6 +197,6 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
 
 def registrar(servicer: PaymentServicer) -> Callable[[grpc.aio.Server], None]:
     def register(server: grpc.aio.Server) -> None:
-        payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+        payment_pb2_grpc.add_PaymentServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call,unused-ignore]
 
     return register

@@ -88,6 +88,7 @@ def test_settings_defaults_and_errors_name_the_variable() -> None:
         ("PAYMENT_LATENCY_MS", "-1"),
         ("PAYMENT_RANDOM_LATENCY_MS", "9-1"),
         ("PAYMENT_VELOCITY_LIMIT_PER_MINUTE", "ten"),
+        ("PAYMENT_ATTEMPT_LEASE", "2s"),
     ]:
         with pytest.raises(ConfigError, match=key):
             Settings.from_env({**base, key: value})
