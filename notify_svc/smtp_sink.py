@@ -93,6 +93,7 @@ def _arguments() -> argparse.Namespace:
 async def main() -> None:
     args = _arguments()
     logs.configure("mailsink", Env().str("LOG_LEVEL", "INFO"))
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
     server = await start(MailFolder(args.dir), args.host, args.port)
     log.info("mail sink listening",
              extra={"host": args.host, "port": args.port, "dir": str(args.dir.resolve())})
