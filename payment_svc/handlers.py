@@ -33,7 +33,7 @@ from payment_svc.domain import (
     refund_violations,
     status_after_refund,
 )
-from payment_svc.simulator import Simulator
+from payment_svc.simulator import TRANSIENT_MESSAGE, Simulator
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class Payments:
                 return await asyncio.shield(task)
             if await self._await_attempt(step.attempt_id) == Outcome.TRANSIENT:
                 # Callers that joined an attempt share its answer, transient failures included.
-                raise self._transient("the card network is unavailable")
+                raise self._transient(TRANSIENT_MESSAGE)
         raise self._transient("another attempt for this key keeps running")
 
     def _finished(self, task: asyncio.Task[Row]) -> None:

@@ -13,6 +13,7 @@ from shop.payment.v1 import payment_pb2, payment_pb2_grpc
 
 from payment_svc import domain
 from payment_svc.handlers import Payments, Row
+from svckit import logs
 from svckit.auth import Principal, current_principal
 from svckit.rpcerrors import RpcFailure
 
@@ -154,6 +155,7 @@ class PaymentServicer(payment_pb2_grpc.PaymentServiceServicer):
         self, request: payment_pb2.ChargeRequest, context: grpc.aio.ServicerContext
     ) -> payment_pb2.ChargeResponse:
         _require_operator()
+        logs.order_id.set(request.order_id or None)
         cmd = domain.ChargeCommand(
             idempotency_key=request.idempotency_key,
             order_id=request.order_id,

@@ -31,6 +31,7 @@ DECLINE_CODES = (
 )
 RANDOM_SUCCESS = 0.80
 RANDOM_TRANSIENT = 0.15  # the remaining 5 % are declines
+TRANSIENT_MESSAGE = "the card network did not answer"
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,10 @@ class Simulator:
         if payment_method == PM_FRAUD:
             return Decision(Outcome.FRAUD_SUSPECTED, latency, "fraudulent", "suspected fraud")
         if payment_method == PM_UNAVAILABLE:
-            return Decision(Outcome.TRANSIENT, latency, message="the card network is unavailable")
+            return Decision(Outcome.TRANSIENT, latency, message=TRANSIENT_MESSAGE)
         if payment_method == PM_FLAKY:
             if prior_transients < FLAKY_FAILURES:
-                return Decision(Outcome.TRANSIENT, latency, message="the card network timed out")
+                return Decision(Outcome.TRANSIENT, latency, message=TRANSIENT_MESSAGE)
             return Decision(Outcome.SUCCEEDED, latency)
         if payment_method == PM_OK or self.mode != RANDOM:
             return Decision(Outcome.SUCCEEDED, latency)
@@ -92,6 +93,6 @@ class Simulator:
         if roll < RANDOM_SUCCESS:
             return Decision(Outcome.SUCCEEDED, latency)
         if roll < RANDOM_SUCCESS + RANDOM_TRANSIENT:
-            return Decision(Outcome.TRANSIENT, latency, message="the card network timed out")
+            return Decision(Outcome.TRANSIENT, latency, message=TRANSIENT_MESSAGE)
         code = rng.choice(DECLINE_CODES)
         return Decision(Outcome.DECLINED, latency, code, "the card was declined")

@@ -316,3 +316,17 @@ async def test_outcomes_are_counted_in_metrics(payments: PaymentClient) -> None:
     assert count("succeeded") == before["succeeded"] + 1
     assert count("replayed") == before["replayed"] + 1
     assert count("declined") == before["declined"] + 1
+
+
+async def test_concurrent_calls_share_a_transient_answer(payment_server: ServerFactory) -> None:
+    async with payment_server(latency_ms=200) as payments:
+        key = new_key()
+        results = await asyncio.gather(
+            *(payments.charge(key=key, method="pm_card_unavailable") for _ in range(10)),
+            return_exceptions=True,
+        )
+        failures = [failure_of(r) for r in results if isinstance(r, grpc.aio.AioRpcError)]
+        assert len(failures) == 10 and all(f == failures[0] for f in failures)
+        assert failures[0].code == grpc.StatusCode.UNAVAILABLE
+        [row] = await payments.payment_rows(key)
+        assert (row["status"], row["captured_minor"]) == ("PENDING", 0)
