@@ -47,6 +47,9 @@ def _banner(env: dict[str, str], seeded: list[str]) -> str:
             ports.append(f"gRPC localhost:{proc.grpc_port}")
         if proc.http_port:
             ports.append(f"HTTP http://localhost:{proc.http_port}")
+        if proc.name == "mailsink":
+            ports.append(f"SMTP localhost:{proc.env.get('NOTIFY_MAILSINK_PORT', '1025')}")
+            ports.append(f"mails in {proc.env.get('NOTIFY_MAILSINK_DIR', '.data/mail')}/*.eml")
         if proc.metrics_port:
             ports.append(f"metrics http://localhost:{proc.metrics_port}/metrics")
         lines.append(f"  {proc.name:<12} {'  '.join(ports)}")

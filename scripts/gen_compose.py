@@ -22,6 +22,7 @@ COMPOSE_VALUES = {
     "NOTIFY_ADDR": "notify:50053",
     "ORDERS_ADDR": "orders-api:50050",
     "NOTIFY_SMTP_HOST": "mailsink",
+    "NOTIFY_MAILSINK_HOST": "0.0.0.0",
 }
 
 
