@@ -29,7 +29,7 @@ def build_service(pool: AsyncConnectionPool, orders: Orders, feed: StatusFeed,
     servicer = OrderServicer(orders, feed)
     return Service(
         names=[SERVICE_NAME],
-        register=lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        register=lambda server: orders_pb2_grpc.add_OrderServiceServicer_to_server(
             servicer, server
         ),
         probe=lambda: ping(pool),

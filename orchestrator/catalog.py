@@ -24,7 +24,7 @@ class Catalog:
 
     def __init__(self, channel: grpc.aio.Channel, token: ServiceToken, *, ttl: float,
                  timeout: float = 2.0) -> None:
-        self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)  # type: ignore[no-untyped-call]
+        self._stub = inventory_pb2_grpc.InventoryServiceStub(channel)
         self._token = token
         self._ttl = ttl
         self._timeout = timeout

@@ -73,13 +73,15 @@ class Orders:
             contact_email=contact_email or principal.email,
             callback_url=callback_url, idempotency_key=idempotency_key,
         )
-        if request.idempotency_key:
-            # Cheap early answer for retries: no catalog call, no write.
-            replayed = await self._replay(request)
-            if replayed is not None:
-                return replayed, True
         products = await self.catalog.products([line.product_id for line in request.lines])
-        currency, total, items = price_items(request.lines, products)
+        try:
+            currency, total, items = price_items(request.lines, products)
+        except InvalidOrder:
+            # A replay answers with the original order even if the catalog changed since.
+            replayed = await self._replay(request) if request.idempotency_key else None
+            if replayed is None:
+                raise
+            return replayed, True
         order_id = uuid.uuid4()
         try:
             async with self.pool.connection() as conn, conn.transaction():

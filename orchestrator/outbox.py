@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg.rows import tuple_row
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,19 @@ async def claim(conn: AsyncConnection[Any], limit: int) -> list[OutboxRow]:
             for r in await cur.fetchall()]
 
 
-async def mark_sent(conn: AsyncConnection[Any], ids: Sequence[uuid.UUID]) -> list[float]:
-    """Marks rows sent; the commit-to-publish seconds of each row this call marked."""
-    cur = await conn.execute(
+async def mark_sent(conn: AsyncConnection[Any], ids: Sequence[uuid.UUID]) -> AsyncCursor[Any]:
+    """Marks rows sent; the cursor yields (commit-to-publish seconds,) per row it marked.
+
+    Returns the cursor unread so a pipelined caller can commit before fetching.
+    """
+    cur = conn.cursor(row_factory=tuple_row)
+    await cur.execute(
         "UPDATE orders.outbox SET sent_at = clock_timestamp()"
         " WHERE id = ANY(%s) AND sent_at IS NULL"
-        " RETURNING extract(epoch FROM sent_at - created_at)::float8 AS lag",
+        " RETURNING extract(epoch FROM sent_at - created_at)::float8",
         (list(ids),),
     )
-    return [r["lag"] for r in await cur.fetchall()]
+    return cur
 
 
 async def backlog(conn: AsyncConnection[Any]) -> Backlog:

@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 import psycopg
@@ -42,11 +42,11 @@ LAG = Histogram(
 )
 LAST_LOOP = Gauge("outbox_relay_last_loop_timestamp_seconds", "When the relay loop last ran.")
 
-Publish = Callable[[Sequence[OutboxRow]], None]
+Publish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
 
 
 class Relay:
-    """One relay: claim a batch, publish it (blocking client, in a thread), mark it sent."""
+    """One relay: claim a batch, publish it, mark it sent: two PostgreSQL round trips, one Redis."""
 
     def __init__(self, pool: AsyncConnectionPool, publish: Publish, *, relay_id: str,
                  batch_size: int = 100, poll_interval: float = 1.0,
@@ -63,13 +63,17 @@ class Relay:
 
     async def relay_batch(self) -> int:
         """Rows this call marked sent (0 when nothing was waiting)."""
-        async with self.pool.connection() as conn, conn.transaction():
-            rows = await outbox.claim(conn, self.batch_size)
+        async with self.pool.connection() as conn, conn.pipeline():
+            # Pipelined: BEGIN + claim go out together, then UPDATE + COMMIT together.
+            async with conn.transaction():
+                rows = await outbox.claim(conn, self.batch_size)
+                if rows:
+                    await self.publish(rows)
+                    marked = await outbox.mark_sent(conn, [row.id for row in rows])
             if not rows:
                 return 0
-            await asyncio.to_thread(self.publish, rows)
-            lags = await outbox.mark_sent(conn, [row.id for row in rows])
-        for lag in lags:
+            lags = await marked.fetchall()
+        for (lag,) in lags:
             LAG.observe(lag)
         PUBLISHED.inc(len(lags))
         self._last_batch = (len(lags), datetime.now(UTC))
@@ -175,7 +179,7 @@ async def run_relay(settings: RelaySettings) -> None:
     try:
         await relay.run(settings.database_url, stop)
     finally:
-        publisher.close()
+        await publisher.close()
         await pool.close()
         log.info("relay stopped")
 

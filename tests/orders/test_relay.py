@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 import pytest_asyncio
@@ -37,17 +37,17 @@ class Queue:
     def ids(self) -> list[str]:
         return [m.message_id for m in self.messages()]
 
-    def close(self) -> None:
+    async def close(self) -> None:
         self.client.delete(f"dramatiq:{self.name}", f"dramatiq:{self.name}.msgs")
         self.client.close()
-        self.publisher.close()
+        await self.publisher.close()
 
 
-@pytest.fixture
-def queue(redis_url: str) -> Iterator[Queue]:
+@pytest_asyncio.fixture(loop_scope="session")
+async def queue(redis_url: str) -> AsyncIterator[Queue]:
     q = Queue(redis_url)
     yield q
-    q.close()
+    await q.close()
 
 
 @pytest_asyncio.fixture(loop_scope="session", scope="session")
@@ -99,6 +99,17 @@ async def test_two_relays_deliver_every_row_and_mark_each_once(
     assert await unsent(relay_pool, ids) == 0
 
 
+async def test_publish_reloads_the_script_after_a_redis_restart(
+    relay_pool: AsyncConnectionPool, queue: Queue
+) -> None:
+    # Given Redis lost its scripts (a restart without persistence)
+    queue.client.script_flush()
+    (row_id,) = await insert_rows(relay_pool, 1)
+    # When the relay publishes, the batch still arrives
+    await relay(relay_pool, queue).drain()
+    assert row_id in queue.ids()
+
+
 async def test_message_format(relay_pool: AsyncConnectionPool, queue: Queue) -> None:
     (row_id,) = await insert_rows(relay_pool, 1)
     await relay(relay_pool, queue).drain()
@@ -145,8 +156,8 @@ async def test_a_relay_killed_between_send_and_mark_resends(
 ) -> None:
     ids = await insert_rows(relay_pool, 3)
 
-    def send_then_die(rows: Sequence[OutboxRow]) -> None:
-        queue.publisher.publish(rows)
+    async def send_then_die(rows: Sequence[OutboxRow]) -> None:
+        await queue.publisher.publish(rows)
         raise Killed
 
     dying = Relay(relay_pool, send_then_die, relay_id="dying")
@@ -167,12 +178,12 @@ async def test_run_is_woken_by_notify_and_survives_redis_outages(
 ) -> None:
     failures = 2
 
-    def flaky(rows: Sequence[OutboxRow]) -> None:
+    async def flaky(rows: Sequence[OutboxRow]) -> None:
         nonlocal failures
         if failures:
             failures -= 1
             raise redis.ConnectionError("redis is away")
-        queue.publisher.publish(rows)
+        await queue.publisher.publish(rows)
 
     # A poll interval far longer than the test: only NOTIFY can wake the relay.
     r = Relay(relay_pool, flaky, relay_id=f"run-{uuid.uuid4().hex[:6]}", poll_interval=60.0)
