@@ -44,7 +44,7 @@ QUEUE = "saga"
 ACTOR = "advance_saga"
 NAMESPACE = "dramatiq"
 
-DeadLetterSink = Callable[[Message[Any], str | None], None]
+DeadLetterSink = Callable[[Message[Any], str | None, int], None]  # message, error, attempts
 
 
 class DeadLetters(Middleware):
@@ -56,11 +56,16 @@ class DeadLetters(Middleware):
     def after_process_message(self, broker: Any, message: Any, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
         if exception is not None and message.failed:
-            self.sink(message, f"{type(exception).__name__}: {exception}")
+            # Retries counted this delivery unless the error is one the actor `throws`.
+            retries = int(message.options.get("retries", 0))
+            throws = broker.get_actor(message.actor_name).options.get("throws") or ()
+            attempts = retries + 1 if isinstance(exception, throws) else max(retries, 1)
+            self.sink(message, f"{type(exception).__name__}: {exception}", attempts)
 
     def after_skip_message(self, broker: Any, message: Any) -> None:
         if message.failed:
-            self.sink(message, "skipped: message age limit exceeded")
+            self.sink(message, "skipped: message age limit exceeded",
+                      int(message.options.get("retries", 0)) + 1)
 
 
 class DuplicateDelivery(Middleware):

@@ -341,12 +341,18 @@ async def purge_messages(pool: AsyncConnectionPool, older_than: float) -> int:
 async def insert_dead_letter(conn: AsyncConnection[Any], *, message_id: str,
                              order_id: str | None, queue_name: str, actor_name: str,
                              message: dict[str, Any], error: str | None, attempts: int) -> None:
-    """Store a message that ran out of deliveries, linked to its saga when the order has one."""
+    """Store a message that ran out of deliveries, linked to its saga, and pause that saga."""
     saga_cur = None
     try:
         saga_cur = uuid.UUID(order_id) if order_id else None
     except ValueError:
         saga_cur = None
+    # The saga is paused: the sweeper would re-send it into the same failure forever.
+    # The CLI's redrive resumes it.
+    await conn.execute(
+        "UPDATE orders.sagas SET paused = true, updated_at = now(), version = version + 1,"
+        " last_error = %s WHERE order_id = %s AND status IN ('RUNNING', 'COMPENSATING')",
+        (f"dead-lettered: {error}", saga_cur))
     await conn.execute(
         "INSERT INTO orders.dead_letters (id, message_id, saga_id, order_id, queue_name,"
         " actor_name, message, error, attempts)"

@@ -105,7 +105,7 @@ class Runtime:
         assert thread is not None
         thread.run_coroutine(self.engine.advance(order_id, message_id))
 
-    def dead_letter(self, message: Message[Any], error: str | None) -> None:
+    def dead_letter(self, message: Message[Any], error: str | None, attempts: int) -> None:
         thread = get_event_loop_thread()
         order_id = str(message.args[0]) if message.args else None
 
@@ -115,7 +115,7 @@ class Runtime:
                     conn, message_id=message.message_id, order_id=order_id,
                     queue_name=message.queue_name, actor_name=message.actor_name,
                     message=message.asdict(), error=error,
-                    attempts=int(message.options.get("retries", 0)) + 1)
+                    attempts=attempts)
         try:
             assert thread is not None
             thread.run_coroutine(insert())
