@@ -161,7 +161,7 @@ async def test_customers_cannot_refund(payments: PaymentClient) -> None:
 
 async def test_refund_waits_for_a_charge_in_flight(payment_server: ServerFactory) -> None:
     # A compensating saga must not skip a charge that may still capture.
-    async with payment_server(latency_ms=400) as payments:
+    async with payment_server(latency_ms=1000) as payments:
         key = f"{uuid.uuid4()}:CHARGE_PAYMENT"
         charging = asyncio.create_task(payments.charge(key=key, amount=700))
         for _ in range(100):
