@@ -113,18 +113,9 @@ class PlaceOrder:
     contact_email: str
     callback_url: str
     idempotency_key: str
-
-    def fingerprint(self) -> str:
-        """Hash of what the order means; a replayed key must come with the same one."""
-        body = {
-            "items": sorted((ln.product_id, ln.quantity) for ln in self.lines),
-            "payment_method": self.payment_method,
-            "locale": self.locale,
-            "contact_email": self.contact_email,
-            "callback_url": self.callback_url,
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
+    # Hash of the request as the client sent it (before defaults from the token), so a retry
+    # with a refreshed token still matches.
+    fingerprint: str
 
 @dataclass(frozen=True)
 class Order:
@@ -159,6 +150,12 @@ def is_uuid(text: str) -> bool:
     return True
 
 
+def request_fingerprint(lines: Sequence[OrderLine], **fields: str) -> str:
+    """Hash of what a request asks for; a replayed key must come with the same one."""
+    body = {"items": sorted((ln.product_id.lower(), ln.quantity) for ln in lines), **fields}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def validate_place_order(
     customer_id: str,
     lines: Sequence[OrderLine],
@@ -168,6 +165,7 @@ def validate_place_order(
     contact_email: str,
     callback_url: str,
     idempotency_key: str,
+    fingerprint: str = "",
 ) -> PlaceOrder:
     """The request as a PlaceOrder, or InvalidOrder naming every offending field."""
     bad: list[tuple[str, str]] = []
@@ -207,6 +205,7 @@ def validate_place_order(
         contact_email=contact_email,
         callback_url=callback_url,
         idempotency_key=idempotency_key,
+        fingerprint=fingerprint,
     )
 
 

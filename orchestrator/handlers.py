@@ -25,6 +25,7 @@ from orchestrator.domain import (
     PlaceOrder,
     StatusSnapshot,
     price_items,
+    request_fingerprint,
     validate_place_order,
 )
 from svckit import pagetoken
@@ -72,6 +73,10 @@ class Orders:
             locale=locale or principal.locale or "en",
             contact_email=contact_email or principal.email,
             callback_url=callback_url, idempotency_key=idempotency_key,
+            fingerprint=request_fingerprint(
+                lines, payment_method=payment_method, locale=locale,
+                contact_email=contact_email, callback_url=callback_url,
+            ),
         )
         products = await self.catalog.products([line.product_id for line in request.lines])
         try:
@@ -108,7 +113,7 @@ class Orders:
             row = await store.find_key(conn, request.customer_id, request.idempotency_key)
             if row is None:
                 return None
-            if row["request_hash"] != request.fingerprint():
+            if row["request_hash"] != request.fingerprint:
                 raise IdempotencyKeyReused(
                     "this idempotency key was used with a different request"
                 )

@@ -213,7 +213,7 @@ async def place_order(conn: AsyncConnection[Any], order_id: uuid.UUID, request: 
         if request.idempotency_key:
             key_cur = await conn.execute(
                 _CLAIM_KEY,
-                (request.customer_id, request.idempotency_key, request.fingerprint(), order_id),
+                (request.customer_id, request.idempotency_key, request.fingerprint, order_id),
             )
         order_cur = await insert_order(conn, order_id, request, currency, total)
         await insert_items(conn, order_id, items)

@@ -38,8 +38,9 @@ class OrdersHarness:
     secret: str
 
     def customer(self, subject: str = "", **claims: str) -> Metadata:
+        claims.setdefault("email", "buyer@example.com")
         return bearer(self.secret, "customer", subject or f"cust-{uuid.uuid4().hex[:10]}",
-                      email="buyer@example.com", **claims)
+                      **claims)
 
     def admin(self) -> Metadata:
         return bearer(self.secret, "admin", "admin-1")

@@ -55,6 +55,16 @@ async def test_same_key_different_request_is_refused(harness: OrdersHarness) -> 
     assert again.order.order_id == first.order.order_id and again.idempotent_replayed
 
 
+async def test_replay_with_a_refreshed_token_still_matches(harness: OrdersHarness) -> None:
+    # The defaults taken from the token (email, locale) are not part of the request's hash.
+    product = await harness.product()
+    first = await harness.create(harness.customer("carol", email="old@example.com"),
+                                 (product, 1), key="refresh")
+    again = await harness.create(harness.customer("carol", email="new@example.com"),
+                                 (product, 1), key="refresh")
+    assert again.idempotent_replayed and again.order.order_id == first.order.order_id
+
+
 async def test_same_key_from_another_customer_is_another_order(harness: OrdersHarness) -> None:
     product = await harness.product()
     a = await harness.create(harness.customer(), (product, 1), key="shared-key")
