@@ -119,7 +119,8 @@ def make_broker(settings: WorkerSettings, *, dead_letters: DeadLetterSink,
     )
 
 
-def declare_actor(broker: RedisBroker, handle: Callable[[str, str], None]) -> dramatiq.Actor:
+def declare_actor(broker: RedisBroker, handle: Callable[[str, str], None]
+                  ) -> dramatiq.Actor[Any, Any]:
     """`advance_saga(order_id, event=..., outbox_id=...)` on queue "saga" (the relay's contract).
 
     `handle(order_id, message_id)` runs on the worker thread; the message id (the outbox row id
@@ -132,8 +133,9 @@ def declare_actor(broker: RedisBroker, handle: Callable[[str, str], None]) -> dr
         message_id = message.message_id if message is not None else (outbox_id or "")
         handle(order_id, message_id)
 
-    return dramatiq.actor(advance_saga, actor_name=ACTOR, queue_name=QUEUE, broker=broker,
-                          throws=(PoisonMessage,))
+    decorate = dramatiq.actor(actor_name=ACTOR, queue_name=QUEUE, broker=broker,
+                              throws=(PoisonMessage,))
+    return decorate(advance_saga)
 
 
 def saga_message(order_id: str, event: str) -> Message[Any]:

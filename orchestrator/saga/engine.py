@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.saga import definition as d
 from orchestrator.saga import metrics
@@ -191,17 +192,19 @@ class _Run:
         s.attempt = 0
         if d.STEPS[s.current_step].action is None:
             return None  # a local step next: its write carries this result (one round trip)
-        row = await self._write(Write(**self._position()))
+        row = await self._write(self._position())
         return Result("lost", self.steps) if row is None else None
 
     async def _retry_later(self, step: d.Step, attempt: int) -> Result:
         s = self.state
         delay = step.retry.delay(attempt) * self.e.backoff_scale
-        position = self._position()
-        position["attempt"] = attempt
-        row = await self._write(Write(
-            **position, retry_in=delay, cap_at_deadline=s.status == "RUNNING" and step.timed,
-            release=True, message_id=self.message_id))
+        write = self._position()
+        write.attempt = attempt
+        write.retry_in = delay
+        write.cap_at_deadline = s.status == "RUNNING" and step.timed
+        write.release = True
+        write.message_id = self.message_id
+        row = await self._write(write)
         if row is None:
             return Result("lost", self.steps)
         # The delay as PostgreSQL computed it (capped by the saga deadline).
@@ -219,10 +222,13 @@ class _Run:
         direction = "do" if s.status == "RUNNING" else "undo"
         if step is not None:
             self.pending.append(LogEntry(step.name, direction, 1, "OK", None, 0.0))
-        write = Write(**self._position(), order_status=order_status,
-                      order_reason=reason, release=True, message_id=self.message_id,
-                      unless_cancel_requested=status == "COMPLETED")
+        write = self._position()
         write.status = status
+        write.order_status = order_status
+        write.order_reason = reason
+        write.release = True
+        write.message_id = self.message_id
+        write.unless_cancel_requested = status == "COMPLETED"
         row = await self._write(write)
         if row is None:
             holds = await self.e.store.holds(s.saga_id, self.token)
@@ -238,13 +244,14 @@ class _Run:
 
     # --- I/O ------------------------------------------------------------------------------
 
-    def _position(self) -> dict[str, object]:
+    def _position(self) -> Write:
+        """A write of the saga's current position (callers add what else changes)."""
         s = self.state
-        return {"status": s.status, "current_step": s.current_step, "attempt": s.attempt,
-                "compensate_from": s.compensate_from,
-                "compensation_reason": s.compensation_reason, "last_error": self.last_error}
+        return Write(status=s.status, current_step=s.current_step, attempt=s.attempt,
+                     compensate_from=s.compensate_from,
+                     compensation_reason=s.compensation_reason, last_error=self.last_error)
 
-    async def _write(self, write: Write) -> dict[str, object] | None:
+    async def _write(self, write: Write) -> dict[str, Any] | None:
         write.log, self.pending = self.pending, []
         row = await self.e.store.write(self.state, self.token, write)
         if row is None:
@@ -255,9 +262,9 @@ class _Run:
                 self._crash_point(entry.step)
         s = self.state
         s.cancel_requested = bool(row["cancel_requested"])
-        s.cancel_reason = row["cancel_reason"]  # type: ignore[assignment]
+        s.cancel_reason = row["cancel_reason"]
         s.expired = bool(row["expired"])
-        s.version = int(row["version"])  # type: ignore[call-overload]
+        s.version = int(row["version"])
         return row
 
     async def _call(self, step: d.Step) -> tuple[StepError | None, float]:

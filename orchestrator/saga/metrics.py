@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter("saga_messages_total", "Saga messages by result (advanced, skipped).",
                    ["result"])
@@ -19,3 +19,5 @@ STEP_SECONDS = Histogram(
 )
 SWEPT = Counter("saga_sweeper_requeued_total", "Overdue sagas the sweeper re-enqueued.")
 DEAD_LETTERS = Counter("saga_dead_letters_total", "Messages stored as dead letters.")
+LAST_SWEEP = Gauge("saga_sweeper_last_run_timestamp_seconds",
+                   "When this worker's sweeper last completed a round (liveness).")

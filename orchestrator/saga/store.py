@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
@@ -224,10 +224,22 @@ SELECT * FROM s
 """
 
 
+async def _one(conn: AsyncConnection[Any], sql: str, params: Any) -> dict[str, Any] | None:
+    """The first row as a dict (the pool's connections use dict rows)."""
+    cur = await conn.execute(sql, params)
+    return cast("dict[str, Any] | None", await cur.fetchone())
+
+
+async def _all(conn: AsyncConnection[Any], sql: str, params: Any) -> list[dict[str, Any]]:
+    cur = await conn.execute(sql, params)
+    return cast("list[dict[str, Any]]", await cur.fetchall())
+
+
 class SagaStore:
     """The engine's queries on the psycopg pool (one round trip each)."""
 
-    def __init__(self, pool: AsyncConnectionPool, *, lease: float, deadline: float) -> None:
+    def __init__(self, pool: AsyncConnectionPool[Any], *, lease: float, deadline: float
+                 ) -> None:
         self.pool = pool
         self.lease = lease
         self.deadline = deadline
@@ -236,11 +248,10 @@ class SagaStore:
                     ) -> tuple[SagaState, OrderView] | None:
         """Take the saga's lease if it is free, due and the message is new; load the order."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_CLAIM, {
+            row = await _one(conn, _CLAIM, {
                 "order_id": order_id, "message_id": message_id, "token": token,
                 "lease": self.lease, "deadline": self.deadline,
             })
-            row = await cur.fetchone()
         if row is None:
             return None
         state = SagaState(
@@ -275,18 +286,13 @@ class SagaStore:
             "message_id": w.message_id,
         }
         async with self.pool.connection() as conn:
-            cur = await conn.execute(_WRITE, params)
-            row: dict[str, Any] | None = await cur.fetchone()
-        return row
+            return await _one(conn, _WRITE, params)
 
     async def holds(self, saga_id: uuid.UUID, token: uuid.UUID) -> dict[str, Any] | None:
         """The saga's lease and cancel flag (after a guarded write matched nothing)."""
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT lease_token = %s AS mine, cancel_requested FROM orders.sagas"
-                " WHERE saga_id = %s", (token, saga_id))
-            row: dict[str, Any] | None = await cur.fetchone()
-        return row
+            return await _one(conn, "SELECT lease_token = %s AS mine, cancel_requested"
+                              " FROM orders.sagas WHERE saga_id = %s", (token, saga_id))
 
     async def release(self, saga_id: uuid.UUID, token: uuid.UUID) -> None:
         async with self.pool.connection() as conn:
@@ -296,9 +302,8 @@ class SagaStore:
 
     async def saga_exists(self, order_id: uuid.UUID) -> bool:
         async with self.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM orders.sagas WHERE order_id = %s", (order_id,))
-            return await cur.fetchone() is not None
+            return await _one(conn, "SELECT 1 FROM orders.sagas WHERE order_id = %s",
+                              (order_id,)) is not None
 
 
 # --- sweeper ------------------------------------------------------------------------------
@@ -317,23 +322,23 @@ RETURNING order_id
 """
 
 
-async def overdue_sagas(pool: AsyncConnectionPool, grace: float, limit: int) -> list[str]:
+async def overdue_sagas(pool: AsyncConnectionPool[Any], grace: float, limit: int) -> list[str]:
     """Order ids of active sagas nobody drives (lost message, dead worker), marked as swept.
 
     Every time is PostgreSQL's; `swept_at` keeps several sweepers from re-sending the same saga
     more than once per grace period.
     """
     async with pool.connection() as conn:
-        cur = await conn.execute(_OVERDUE, {"grace": grace, "limit": limit})
-        return [str(r["order_id"]) for r in await cur.fetchall()]
+        found = await _all(conn, _OVERDUE, {"grace": grace, "limit": limit})
+    return [str(r["order_id"]) for r in found]
 
 
-async def purge_messages(pool: AsyncConnectionPool, older_than: float) -> int:
+async def purge_messages(pool: AsyncConnectionPool[Any], older_than: float) -> int:
     async with pool.connection() as conn:
         cur = await conn.execute(
             "DELETE FROM orders.saga_messages"
             " WHERE processed_at < now() - %s * interval '1 second'", (older_than,))
-        return cur.rowcount
+        return int(cur.rowcount)
 
 
 # --- dead letters -------------------------------------------------------------------------

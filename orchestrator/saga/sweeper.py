@@ -44,6 +44,7 @@ class Sweeper:
             try:
                 await self.sweep_once()
                 await breaker.refresh_metrics(self.redis)
+                metrics.LAST_SWEEP.set_to_current_time()
                 self._rounds += 1
                 if self._rounds % 720 == 1:
                     await store.purge_messages(self.pool, MESSAGE_RETENTION)

@@ -15,9 +15,11 @@ import threading
 from typing import Any
 
 import dramatiq
+import psycopg
 import uvloop
 from dramatiq import Message
 from dramatiq.asyncio import get_event_loop_thread
+from psycopg_pool import PoolTimeout
 from redis.asyncio import Redis
 
 from orchestrator.saga import broker as saga_broker
@@ -103,7 +105,13 @@ class Runtime:
         assert self.engine is not None
         thread = get_event_loop_thread()
         assert thread is not None
-        thread.run_coroutine(self.engine.advance(order_id, message_id))
+        try:
+            thread.run_coroutine(self.engine.advance(order_id, message_id))
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            # The database is away: not the message's fault, so no retry storm and no dead
+            # letter. The saga's row is unchanged; the sweeper re-sends it once PostgreSQL is back.
+            log.warning("database unavailable; the sweeper will resume the saga",
+                        extra={"order_id": order_id, "error": str(exc)})
 
     def dead_letter(self, message: Message[Any], error: str | None, attempts: int) -> None:
         thread = get_event_loop_thread()
