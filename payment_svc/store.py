@@ -19,7 +19,7 @@ payments = sa.Table(
     sa.Column("payment_id", sa.Uuid, primary_key=True),
     sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
     sa.Column("request_hash", sa.Text, nullable=False),
-    sa.Column("order_id", sa.Text, nullable=False, index=True),
+    sa.Column("order_id", sa.Text, nullable=False),
     sa.Column("customer_id", sa.Text, nullable=False),
     sa.Column("currency_code", sa.String(3), nullable=False),
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
@@ -33,6 +33,7 @@ payments = sa.Table(
     sa.Column("created_at", _TZ, nullable=False, server_default=_NOW),
     sa.Column("updated_at", _TZ, nullable=False, server_default=_NOW),
     sa.Column("captured_at", _TZ),
+    sa.Index("ix_payments_order_id", "order_id"),
     sa.CheckConstraint("amount_minor > 0", name="ck_payments_amount_positive"),
     sa.CheckConstraint(
         "status IN ('PENDING','SUCCEEDED','DECLINED','PARTIALLY_REFUNDED','REFUNDED')",
@@ -90,7 +91,6 @@ refunds = sa.Table(
         sa.Uuid,
         sa.ForeignKey("payment.payments.payment_id"),
         nullable=False,
-        index=True,
     ),
     sa.Column("idempotency_key", sa.Text, nullable=False, unique=True),
     sa.Column("request_hash", sa.Text, nullable=False),
@@ -100,6 +100,7 @@ refunds = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("actor", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", _TZ, nullable=False, server_default=_NOW),
+    sa.Index("ix_refunds_payment_id", "payment_id"),
     sa.CheckConstraint("amount_minor > 0", name="ck_refunds_amount_positive"),
     sa.CheckConstraint("status IN ('SUCCEEDED')", name="ck_refunds_status"),
 )
