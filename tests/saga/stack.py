@@ -73,7 +73,7 @@ class Stack:
         self.redis_url = redis_url
         self.secret = secret
         self.log_dir = log_dir
-        self.ports = {name: free_port() for name in ("inventory", "payment", "notify")}
+        self.ports = {name: free_port() for name in ("inventory", "payment", "notify", "orders")}
         self.procs: list[Proc] = []
         self.worker: Proc | None = None
         self.worker_env: dict[str, str] | None = None
@@ -104,6 +104,16 @@ class Stack:
             self.procs.append(Proc(name, ["-m", module[name]], self._env(extra), self.log_dir))
         for proc in self.procs:
             wait_for_port(self.ports[proc.name], 30, proc.popen)  # type: ignore[arg-type]
+
+    def start_front(self) -> None:
+        """The order API and the outbox relay (`orchestrator api`, `orchestrator relay`)."""
+        api = Proc("orders-api", ["-m", "orchestrator", "api"], self._env({
+            "ORDERS_GRPC_PORT": str(self.ports["orders"]), "ORDERS_METRICS_PORT": "0",
+            "INVENTORY_ADDR": f"127.0.0.1:{self.ports['inventory']}"}), self.log_dir)
+        relay = Proc("relay", ["-m", "orchestrator", "relay"], self._env({
+            "RELAY_METRICS_PORT": "0", "RELAY_POLL_INTERVAL": "200ms"}), self.log_dir)
+        self.procs += [api, relay]
+        wait_for_port(self.ports["orders"], 30, api.popen)  # type: ignore[arg-type]
 
     def start_worker(self, **extra: str) -> Proc:
         """A worker with the test settings plus `extra`; waits until it consumes."""
