@@ -14,12 +14,10 @@ import grpc
 import redis.asyncio as aioredis
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import AsyncConnectionPool
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.routing import Route as StarletteRoute
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway import headers as hdr
 from gateway import openapi
@@ -214,28 +212,38 @@ def _raw_path(request: Request) -> str:
     return request.url.path
 
 
-def build_app(gw: Gateway) -> Starlette:
-    middleware = []
+def build_app(gw: Gateway) -> ASGIApp:
+    """The dispatcher, behind CORS when origins are configured.
+
+    No Starlette router in front: the gateway's own router answers every path (a Starlette
+    `{path:path}` route misses paths with encoded newlines and answers them in plain text).
+    """
+    app: ASGIApp = _Dispatch(gw)
     if gw.settings.cors_origins:
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(gw.settings.cors_origins),
-                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-                allow_headers=CORS_HEADERS,
-                expose_headers=EXPOSED_HEADERS,
-                max_age=600,
-            )
+        app = CORSMiddleware(
+            app,
+            allow_origins=list(gw.settings.cors_origins),
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            max_age=600,
         )
-    return Starlette(routes=[StarletteRoute("/{path:path}", _Dispatch(gw))], middleware=middleware)
+    return app
 
 
 class _Dispatch:
-    """A raw ASGI endpoint, so every method reaches our router (it owns 404 and 405)."""
+    """The ASGI application: every HTTP request goes to the gateway's dispatcher."""
 
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # resources are opened and closed by __main__
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] != "http":
+            return  # no websockets here
         response = await self.gw.dispatch(Request(scope, receive))
         await response(scope, receive, send)

@@ -7,6 +7,7 @@ from typing import Any
 from google.protobuf import descriptor
 
 from gateway.descriptors import Route
+from gateway.templates import openapi_name
 
 FD = descriptor.FieldDescriptor
 _SCALARS: dict[int, dict[str, Any]] = {
@@ -152,7 +153,12 @@ def _operation(route: Route, builder: SchemaBuilder) -> dict[str, Any]:
     for variable in route.template.variables:
         field = _resolve(input_type, variable)
         params.append(
-            {"name": variable, "in": "path", "required": True, "schema": builder.single(field)}
+            {
+                "name": openapi_name(variable),
+                "in": "path",
+                "required": True,
+                "schema": builder.single(field),
+            }
         )
     if route.body != "*":
         skip = set(route.template.variables) | ({route.body} if route.body else set())
@@ -340,9 +346,14 @@ def _auth_schemas() -> dict[str, Any]:
 def document(routes: list[Route], title: str = "Shop platform HTTP API") -> dict[str, Any]:
     builder = SchemaBuilder()
     paths: dict[str, Any] = _auth_paths()
+    operation_ids: set[str] = set()
     for route in routes:
         path = paths.setdefault(route.template.openapi_path(), {})
-        path[route.http_method.lower()] = _operation(route, builder)
+        operation = _operation(route, builder)
+        if operation["operationId"] in operation_ids:  # additional bindings of one RPC
+            operation["operationId"] += f"_{route.http_method.lower()}_{len(operation_ids)}"
+        operation_ids.add(operation["operationId"])
+        path[route.http_method.lower()] = operation
     return {
         "openapi": "3.1.0",
         "info": {

@@ -38,8 +38,16 @@ class PathTemplate:
         return values
 
     def openapi_path(self) -> str:
-        """`/v1/{name=shelves/*}:do` → `/v1/{name}:do` (OpenAPI has no multi-segment params)."""
-        return re.sub(r"\{([^}=]+)(=[^}]*)?\}", r"{\1}", self.text)
+        """`/v1/{name=shelves/*}:do` → `/v1/{name}:do`, `{a.b}` → `{a_b}` (OpenAPI tools
+        take a dot in a parameter name for attribute access)."""
+        return re.sub(
+            r"\{([^}=]+)(=[^}]*)?\}", lambda m: "{" + openapi_name(m.group(1)) + "}", self.text
+        )
+
+
+def openapi_name(field_path: str) -> str:
+    """The OpenAPI name of a path variable bound to `field_path`."""
+    return field_path.replace(".", "_")
 
 
 def parse(text: str) -> PathTemplate:

@@ -24,6 +24,7 @@ from orchestrator.api import build_service
 from orchestrator.catalog import Catalog
 from orchestrator.handlers import Orders
 from orchestrator.watch import StatusFeed
+from svckit import auth
 from svckit.clients import ServiceToken, channel
 from svckit.db import open_pool
 from tests.gateway.conftest import (
@@ -34,6 +35,7 @@ from tests.gateway.conftest import (
     violation_fields,
 )
 from tests.gateway.test_auth import bad_tokens
+from tests.gateway.test_schemathesis import listening, needs_schemathesis, run_schemathesis
 from tests.saga.stack import Proc, Stack
 from tests.support import serving
 
@@ -78,6 +80,7 @@ async def shop(
             transport = httpx.ASGITransport(app=build_app(gw))
             async with httpx.AsyncClient(transport=transport, base_url="http://shop") as http:
                 http.stack = stack  # type: ignore[attr-defined]
+                http.gateway = gw  # type: ignore[attr-defined]
                 yield http
             await gw.close()
         await feed.stop()
@@ -239,3 +242,23 @@ async def test_huge_bodies_are_refused_before_the_order_api(
     assert_status_body(wrong_type, 415, 3)
     me_info = (await shop.get("/api/v1/auth/me", headers=me)).json()["user"]
     assert count_orders(database_url, me_info["userId"]) == 0
+
+
+@needs_schemathesis
+async def test_schemathesis_against_the_order_and_inventory_apis(
+    shop: httpx.AsyncClient, secret: str, tmp_path: Path
+) -> None:
+    # As a customer (no catalog writes in the shared database): never a 5xx, always as documented.
+    token = auth.issue_token(
+        secret, str(uuid.uuid4()), "customer", ttl_seconds=600, email="fuzz@example.com"
+    )
+    async with listening(shop.gateway) as base_url:  # type: ignore[attr-defined]
+        await run_schemathesis(
+            base_url,
+            tmp_path,
+            "--header",
+            f"Authorization: Bearer {token}",
+            "--exclude-path-regex",
+            r":watch|/api/v1/auth/",
+            seconds=8,
+        )
