@@ -72,6 +72,20 @@ def _parse_uuid(field: str, value: str) -> uuid.UUID:
         raise InvalidRequest([(field, "not a UUID")]) from None
 
 
+def _payment_row(cmd: ChargeCommand) -> Row:
+    return {
+        "payment_id": uuid.uuid4(),
+        "idempotency_key": cmd.idempotency_key,
+        "request_hash": cmd.request_hash(),
+        "order_id": cmd.order_id,
+        "customer_id": cmd.customer_id,
+        "currency_code": cmd.amount.currency_code,
+        "amount_minor": cmd.amount.amount_minor,
+        "payment_method": cmd.payment_method,
+        "description": cmd.description,
+    }
+
+
 def _raise_decline(payment: Row) -> None:
     fraud = payment["failure_reason"] == FraudSuspected.reason
     raise (FraudSuspected if fraud else PaymentDeclined)(
@@ -128,38 +142,17 @@ class Payments:
             task.exception()  # retrieved here too, for when its caller went away
 
     async def _begin(self, cmd: ChargeCommand) -> _Replay | _Wait | _Limited | _Attempt:
-        lease = self.settings.attempt_lease_seconds
+        """First transaction of a call: find or create the key's payment, start an attempt."""
         async with self.pool.connection() as conn, conn.transaction():
-            # Concurrent first calls with one key race on the unique index; one row wins.
-            await store.insert_payment_if_new(
-                conn,
-                {
-                    "payment_id": uuid.uuid4(),
-                    "idempotency_key": cmd.idempotency_key,
-                    "request_hash": cmd.request_hash(),
-                    "order_id": cmd.order_id,
-                    "customer_id": cmd.customer_id,
-                    "currency_code": cmd.amount.currency_code,
-                    "amount_minor": cmd.amount.amount_minor,
-                    "payment_method": cmd.payment_method,
-                    "description": cmd.description,
-                },
-            )
-            payment = await store.lock_payment_by_key(conn, cmd.idempotency_key)
-            if payment["request_hash"] != cmd.request_hash():
-                metrics.CHARGES.labels("idempotency_key_reused").inc()
-                raise IdempotencyKeyReused(
-                    f"idempotency key {cmd.idempotency_key!r} was used with other parameters"
-                )
-            if payment["status"] != PaymentStatus.PENDING:
-                return _Replay(payment)
-            summary = await store.attempt_summary(conn, payment["payment_id"], lease)
-            if summary["in_flight_id"] is not None:
-                if not summary["in_flight_stale"]:
-                    return _Wait(int(summary["in_flight_id"]))
-                # Its process died mid-attempt: nothing was captured, so try again.
-                await store.abandon_attempt(conn, int(summary["in_flight_id"]))
-            attempt_no = int(summary["last_no"]) + 1
+            created = await store.insert_payment_if_new(conn, _payment_row(cmd))
+            if created is not None:
+                payment, last_no, transients = created, 0, 0
+            else:
+                found = await self._existing(conn, cmd)
+                if not isinstance(found, tuple):
+                    return found
+                payment, last_no, transients = found
+            attempt_no = last_no + 1
             retry_after = await self._velocity_check(conn, payment)
             if retry_after is not None:
                 await store.insert_attempt(
@@ -169,7 +162,28 @@ class Payments:
             attempt_id = await store.insert_attempt(
                 conn, payment, attempt_no, Outcome.IN_FLIGHT, None
             )
-            return _Attempt(payment, attempt_id, attempt_no, int(summary["transients"]))
+            return _Attempt(payment, attempt_id, attempt_no, transients)
+
+    async def _existing(
+        self, conn: Any, cmd: ChargeCommand
+    ) -> _Replay | _Wait | tuple[Row, int, int]:
+        """The key's payment locked: its replay, an attempt to wait for, or where to go on."""
+        payment = await store.lock_payment_by_key(conn, cmd.idempotency_key)
+        if payment["request_hash"] != cmd.request_hash():
+            metrics.CHARGES.labels("idempotency_key_reused").inc()
+            raise IdempotencyKeyReused(
+                f"idempotency key {cmd.idempotency_key!r} was used with other parameters"
+            )
+        if payment["status"] != PaymentStatus.PENDING:
+            return _Replay(payment)
+        lease = self.settings.attempt_lease_seconds
+        summary = await store.attempt_summary(conn, payment["payment_id"], lease)
+        if summary["in_flight_id"] is not None:
+            if not summary["in_flight_stale"]:
+                return _Wait(int(summary["in_flight_id"]))
+            # Its process died mid-attempt: nothing was captured, so try again.
+            await store.abandon_attempt(conn, int(summary["in_flight_id"]))
+        return payment, int(summary["last_no"]), int(summary["transients"])
 
     async def _velocity_check(self, conn: Any, payment: Row) -> float | None:
         """Seconds to wait when this key would be one distinct key too many this minute."""
@@ -202,8 +216,8 @@ class Payments:
             Outcome.FRAUD_SUSPECTED: FraudSuspected.reason,
             Outcome.TRANSIENT: "UNAVAILABLE",
         }.get(outcome)
-        async with self.pool.connection() as conn, conn.transaction():
-            recorded = await store.finish_attempt(
+        async with self.pool.connection() as conn:
+            final = await store.settle_attempt(
                 conn,
                 step.attempt_id,
                 outcome,
@@ -211,18 +225,8 @@ class Payments:
                 decision.decline_code or None,
                 round(decision.latency_seconds * 1000),
             )
-            if not recorded:
-                raise self._transient("the attempt outlived its lease; retry")
-            if outcome == Outcome.SUCCEEDED:
-                await store.mark_captured(conn, payment["payment_id"])
-            elif outcome in (Outcome.DECLINED, Outcome.FRAUD_SUSPECTED):
-                await store.mark_declined(
-                    conn, payment["payment_id"], error_code or "", decision.decline_code
-                )
-            else:
-                await store.touch_payment(conn, payment["payment_id"])
-            final = await store.get_payment(conn, payment["payment_id"])
-        assert final is not None
+        if final is None:
+            raise self._transient("the attempt outlived its lease; retry")
         log.info(
             "charge attempt",
             extra={

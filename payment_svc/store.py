@@ -114,9 +114,11 @@ _PAYMENT_COLUMNS = """
 """
 
 
-async def insert_payment_if_new(conn: Conn, row: Row) -> None:
-    """Creates the PENDING payment of a key unless the key exists (concurrent callers race here)."""
-    await conn.execute(
+async def insert_payment_if_new(conn: Conn, row: Row) -> Row | None:
+    """The new PENDING payment of a key (locked by this transaction), or None if the key exists.
+
+    Concurrent first calls with one key race here: the unique index lets one row win."""
+    cur = await conn.execute(
         """
         INSERT INTO payment.payments (payment_id, idempotency_key, request_hash, order_id,
             customer_id, currency_code, amount_minor, status, payment_method, description)
@@ -124,9 +126,11 @@ async def insert_payment_if_new(conn: Conn, row: Row) -> None:
             %(customer_id)s, %(currency_code)s, %(amount_minor)s, 'PENDING', %(payment_method)s,
             %(description)s)
         ON CONFLICT (idempotency_key) DO NOTHING
+        RETURNING *
         """,
         row,
     )
+    return await cur.fetchone()
 
 
 async def lock_payment_by_key(conn: Conn, key: str) -> Row:
@@ -246,24 +250,56 @@ async def insert_attempt(
     return int(row["attempt_id"])
 
 
-async def finish_attempt(
+async def settle_attempt(
     conn: Conn,
     attempt_id: int,
     outcome: str,
     error_code: str | None,
     decline_code: str | None,
     latency_ms: int,
-) -> bool:
-    """Records the outcome; False when the attempt lost its lease meanwhile (nothing recorded)."""
+) -> Row | None:
+    """Records an attempt's outcome and moves its payment along, in one statement.
+
+    None when the attempt lost its lease meanwhile: then nothing is recorded or captured."""
     cur = await conn.execute(
         """
-        UPDATE payment.attempts
-        SET outcome = %s, error_code = %s, decline_code = %s, latency_ms = %s, finished_at = now()
-        WHERE attempt_id = %s AND outcome = 'IN_FLIGHT'
+        WITH settled AS (
+            UPDATE payment.attempts
+            SET outcome = %(outcome)s, error_code = %(error_code)s,
+                decline_code = %(decline_code)s, latency_ms = %(latency_ms)s, finished_at = now()
+            WHERE attempt_id = %(attempt_id)s AND outcome = 'IN_FLIGHT'
+            RETURNING payment_id
+        )
+        UPDATE payment.payments p
+        SET status = CASE %(outcome)s::text
+                WHEN 'SUCCEEDED' THEN 'SUCCEEDED'
+                WHEN 'DECLINED' THEN 'DECLINED'
+                WHEN 'FRAUD_SUSPECTED' THEN 'DECLINED'
+                ELSE p.status END,
+            captured_minor = CASE WHEN %(outcome)s::text = 'SUCCEEDED'
+                THEN p.amount_minor ELSE p.captured_minor END,
+            captured_at = CASE WHEN %(outcome)s::text = 'SUCCEEDED'
+                THEN now() ELSE p.captured_at END,
+            failure_reason = CASE WHEN %(outcome)s::text IN ('DECLINED', 'FRAUD_SUSPECTED')
+                THEN %(error_code)s ELSE p.failure_reason END,
+            decline_code = CASE WHEN %(outcome)s::text IN ('DECLINED', 'FRAUD_SUSPECTED')
+                THEN %(decline_code)s ELSE p.decline_code END,
+            updated_at = now()
+        FROM settled
+        WHERE p.payment_id = settled.payment_id AND p.status = 'PENDING'
+        RETURNING p.*,
+            (SELECT count(*) FROM payment.attempts a
+             WHERE a.payment_id = p.payment_id AND a.outcome <> 'VELOCITY_LIMITED') AS attempt_count
         """,
-        (outcome, error_code, decline_code, latency_ms, attempt_id),
+        {
+            "attempt_id": attempt_id,
+            "outcome": outcome,
+            "error_code": error_code,
+            "decline_code": decline_code,
+            "latency_ms": latency_ms,
+        },
     )
-    return cur.rowcount == 1
+    return await cur.fetchone()
 
 
 async def attempt_outcome(conn: Conn, attempt_id: int, lease: float) -> Row:
@@ -279,37 +315,6 @@ async def attempt_outcome(conn: Conn, attempt_id: int, lease: float) -> Row:
     row = await cur.fetchone()
     assert row is not None
     return row
-
-
-async def mark_captured(conn: Conn, payment_id: Any) -> None:
-    await conn.execute(
-        """
-        UPDATE payment.payments
-        SET status = 'SUCCEEDED', captured_minor = amount_minor, captured_at = now(),
-            updated_at = now()
-        WHERE payment_id = %s AND status = 'PENDING'
-        """,
-        (payment_id,),
-    )
-
-
-async def mark_declined(
-    conn: Conn, payment_id: Any, failure_reason: str, decline_code: str
-) -> None:
-    await conn.execute(
-        """
-        UPDATE payment.payments
-        SET status = 'DECLINED', failure_reason = %s, decline_code = %s, updated_at = now()
-        WHERE payment_id = %s AND status = 'PENDING'
-        """,
-        (failure_reason, decline_code, payment_id),
-    )
-
-
-async def touch_payment(conn: Conn, payment_id: Any) -> None:
-    await conn.execute(
-        "UPDATE payment.payments SET updated_at = now() WHERE payment_id = %s", (payment_id,)
-    )
 
 
 async def get_refund_by_key(conn: Conn, key: str) -> Row | None:
