@@ -21,6 +21,18 @@ examples:
   orchestrator relay               # outbox relay, metrics :9160 (run as many as you like)
   orchestrator worker              # saga worker, metrics :9161 (run as many as you like)
   ORDERS_GRPC_PORT=50060 orchestrator api
+  orchestrator sagas list --stuck          # admin: what needs attention (see `sagas --help`)
+  orchestrator sagas show ORDER_ID         # the order, its step timeline, payment and stock
+  orchestrator sagas retry ORDER_ID --reason "payment back up"
+  orchestrator dlq list --pending          # dead-lettered saga messages
+  orchestrator outbox status               # relay backlog and heartbeats
+  orchestrator breakers list               # circuit breakers per downstream service
+  orchestrator orders show ORDER_ID --json
+
+admin exit codes: 0 done, 1 unexpected error, 2 usage, 3 not found, 4 refused (nothing
+changed), 5 conflict (a worker holds the saga: retry), 6 PostgreSQL/Redis unavailable.
+Admin settings: ORDERS_DATABASE_URL or DATABASE_URL, REDIS_URL, JWT_SECRET, *_ADDR, else the
+local stack's .data/stack.env (written by `make run`).
 """
 
 Subparsers = Any  # argparse's _SubParsersAction is private
@@ -70,7 +82,17 @@ def _add_relay(subparsers: Subparsers) -> None:
     parser.set_defaults(handler=_run_relay)
 
 
-SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_api, _add_relay, _add_worker]
+def _add_admin_groups(subparsers: Subparsers) -> None:
+    """sagas, dlq, outbox, breakers, orders (parsers only; handlers import on use)."""
+    from orchestrator.admin import parsers
+
+    for add in (parsers.add_sagas, parsers.add_dlq, parsers.add_outbox, parsers.add_breakers,
+                parsers.add_orders):
+        add(subparsers)
+
+
+SUBCOMMANDS: list[Callable[[Subparsers], None]] = [_add_api, _add_relay, _add_worker,
+                                                     _add_admin_groups]
 
 
 def make_argument_parser() -> argparse.ArgumentParser:

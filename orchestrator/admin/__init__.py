@@ -1,0 +1,1 @@
+"""The operators' admin CLI: `orchestrator sagas|dlq|outbox|breakers|orders ...`."""
