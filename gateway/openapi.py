@@ -7,6 +7,7 @@ from typing import Any
 from google.protobuf import descriptor
 
 from gateway.descriptors import Route
+from gateway.openapi_auth import auth_paths, auth_schemas
 from gateway.templates import openapi_name
 
 FD = descriptor.FieldDescriptor
@@ -120,7 +121,7 @@ def _status_schema() -> dict[str, Any]:
     }
 
 
-def _errors() -> dict[str, Any]:
+def errors() -> dict[str, Any]:
     return {
         code: {
             "description": text,
@@ -207,7 +208,7 @@ def _operation(route: Route, builder: SchemaBuilder) -> dict[str, Any]:
     responses: dict[str, Any] = {"200": {"description": description, "content": content}}
     if not route.server_streaming:
         responses["202"] = {"description": "Accepted", "content": content}
-    responses.update(_errors())
+    responses.update(errors())
     responses["default"] = {
         "description": "Any other error",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}},
@@ -227,125 +228,9 @@ def _resolve(message_type: descriptor.Descriptor, dotted: str) -> FD:
     return field
 
 
-def _auth_paths() -> dict[str, Any]:
-    def body(props: dict[str, Any], required: list[str]) -> dict[str, Any]:
-        return {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": props,
-                        "required": required,
-                        "additionalProperties": False,
-                    }
-                }
-            },
-        }
-
-    tokens = {"$ref": "#/components/schemas/AuthTokens"}
-    ok = {"description": "Tokens", "content": {"application/json": {"schema": tokens}}}
-    string = {"type": "string"}
-    refresh = body({"refreshToken": string}, ["refreshToken"])
-    tag = ["auth"]
-    return {
-        "/api/v1/auth/register": {
-            "post": {
-                "operationId": "auth_register",
-                "tags": tag,
-                "summary": "Create a customer account",
-                "requestBody": body(
-                    {"email": string, "password": string, "locale": string, "displayName": string},
-                    ["email", "password"],
-                ),
-                "responses": {"201": ok, **_errors()},
-            }
-        },
-        "/api/v1/auth/login": {
-            "post": {
-                "operationId": "auth_login",
-                "tags": tag,
-                "summary": "Exchange credentials for tokens",
-                "requestBody": body({"email": string, "password": string}, ["email", "password"]),
-                "responses": {"200": ok, **_errors()},
-            }
-        },
-        "/api/v1/auth/refresh": {
-            "post": {
-                "operationId": "auth_refresh",
-                "tags": tag,
-                "summary": "Rotate a refresh token (a reused one revokes its session)",
-                "requestBody": refresh,
-                "responses": {"200": ok, **_errors()},
-            }
-        },
-        "/api/v1/auth/logout": {
-            "post": {
-                "operationId": "auth_logout",
-                "tags": tag,
-                "summary": "Revoke the session",
-                "requestBody": refresh,
-                "responses": {"204": {"description": "Revoked"}, **_errors()},
-            }
-        },
-        "/api/v1/auth/me": {
-            "get": {
-                "operationId": "auth_me",
-                "tags": tag,
-                "summary": "The caller's account",
-                "security": [{"bearerAuth": []}],
-                "responses": {
-                    "200": {
-                        "description": "The user",
-                        "content": {
-                            "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "user": {"$ref": "#/components/schemas/AuthUser"}
-                                    },
-                                }
-                            }
-                        },
-                    },
-                    **_errors(),
-                },
-            }
-        },
-    }
-
-
-def _auth_schemas() -> dict[str, Any]:
-    string = {"type": "string"}
-    return {
-        "AuthUser": {
-            "type": "object",
-            "properties": {
-                "userId": string,
-                "email": string,
-                "role": {"type": "string", "enum": ["customer", "admin"]},
-                "locale": string,
-                "displayName": string,
-                "createTime": {"type": "string", "format": "date-time"},
-            },
-        },
-        "AuthTokens": {
-            "type": "object",
-            "properties": {
-                "user": {"$ref": "#/components/schemas/AuthUser"},
-                "accessToken": string,
-                "refreshToken": string,
-                "tokenType": string,
-                "expiresIn": {"type": "integer"},
-                "refreshExpiresIn": {"type": "integer"},
-            },
-        },
-    }
-
-
 def document(routes: list[Route], title: str = "Shop platform HTTP API") -> dict[str, Any]:
     builder = SchemaBuilder()
-    paths: dict[str, Any] = _auth_paths()
+    paths: dict[str, Any] = auth_paths(errors())
     operation_ids: set[str] = set()
     for route in routes:
         path = paths.setdefault(route.template.openapi_path(), {})
@@ -363,7 +248,7 @@ def document(routes: list[Route], title: str = "Shop platform HTTP API") -> dict
         },
         "paths": paths,
         "components": {
-            "schemas": {**builder.schemas, "Status": _status_schema(), **_auth_schemas()},
+            "schemas": {**builder.schemas, "Status": _status_schema(), **auth_schemas()},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
             },
