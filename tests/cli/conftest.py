@@ -59,7 +59,7 @@ class Cli:
         return Ran(code, out.getvalue(), err.getvalue())
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
+@pytest_asyncio.fixture(loop_scope="session", scope="package")
 async def stack(database_url: str, redis_url: str, secret: str,
                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """Inventory, payment and notify processes, and a saga worker (restartable)."""
@@ -72,7 +72,7 @@ async def stack(database_url: str, redis_url: str, secret: str,
         stack.stop()
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
+@pytest_asyncio.fixture(loop_scope="session", scope="package")
 async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     pool = await open_pool(database_url, name="cli-test", max_size=4)
     await pool.wait()
@@ -80,7 +80,7 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     await pool.close()
 
 
-@pytest_asyncio.fixture(loop_scope="session", scope="module")
+@pytest_asyncio.fixture(loop_scope="session", scope="package")
 async def redis(redis_url: str) -> AsyncIterator[Redis]:
     client = Redis.from_url(redis_url)
     yield client
