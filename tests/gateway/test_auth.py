@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -192,3 +193,23 @@ async def test_tokens_table_on_me(client: httpx.AsyncClient, secret: str) -> Non
         assert response.status_code == 401, name
         assert_status_body(response, 401, 16)
         assert response.headers["www-authenticate"].startswith("Bearer"), name
+
+
+async def test_racing_registrations_create_one_account(client: httpx.AsyncClient) -> None:
+    email = new_email()
+    responses = await asyncio.gather(*(register(client, email) for _ in range(6)))
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5
+
+
+async def test_racing_refreshes_rotate_once(client: httpx.AsyncClient) -> None:
+    # Given one refresh token presented six times at once
+    token = (await register(client, new_email())).json()["refreshToken"]
+    responses = await asyncio.gather(
+        *(client.post("/api/v1/auth/refresh", json={"refreshToken": token}) for _ in range(6))
+    )
+    # Then exactly one rotation happens; the others are reuses (which revoke the family)
+    assert sorted(r.status_code for r in responses) == [200] + [401] * 5
+    refused = {reason(r.json()) for r in responses if r.status_code == 401}
+    # (the first reuse revokes the family; later ones meet a revoked token)
+    assert "REFRESH_TOKEN_REUSED" in refused
+    assert refused <= {"REFRESH_TOKEN_REUSED", "INVALID_REFRESH_TOKEN"}

@@ -9,10 +9,11 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+import redis.asyncio as aioredis
 from grpc_health.v1 import health_pb2
 
 from gateway.app import Gateway, build_app
-from gateway.ratelimit import Rule
+from gateway.ratelimit import RateLimiter, Rule
 from svckit import auth
 from tests.gateway.conftest import (
     ECHO_SERVICE,
@@ -146,3 +147,27 @@ async def test_metrics_by_route_template_and_status(client: httpx.AsyncClient) -
     )
     assert 'route="unmatched",status="404"' in text
     assert "gateway_http_request_seconds_bucket" in text
+
+
+async def test_replicas_share_one_budget(redis_url: str) -> None:
+    # Given two gateway replicas (two limiters, two Redis clients) and one client
+    clients = [aioredis.from_url(redis_url) for _ in range(2)]
+    try:
+        limiters = [RateLimiter(c, {"default": Rule(4, 3600)}) for c in clients]
+        key = f"ip:{uuid.uuid4()}"
+        # When the client's requests alternate between the replicas
+        verdicts = [await limiters[i % 2].hit("default", key) for i in range(6)]
+        # Then the budget is counted once across both
+        assert [v.allowed for v in verdicts] == [True] * 4 + [False] * 2
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+async def test_rate_limiter_fails_open_without_redis() -> None:
+    client = aioredis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    try:
+        verdict = await RateLimiter(client, {"default": Rule(1, 60)}).hit("default", "ip:x")
+        assert verdict.allowed
+    finally:
+        await client.aclose()
