@@ -6,10 +6,11 @@ import json
 import sys
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TextIO
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -39,6 +40,13 @@ def duration(seconds: float | None) -> str:
     if s < 86400:
         return f"{sign}{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{sign}{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def when(moment: datetime | None) -> str:
+    """'2026-11-28 06:37:14 UTC'."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def money(minor: int | None, currency: str | None) -> str:
@@ -96,7 +104,14 @@ class Output:
               title: str | None = None) -> None:
         cells = [["" if v is None else str(v) for v in row] for row in rows]
         if self.console is not None:
-            table = Table(*columns, title=title, title_justify="left", show_lines=False)
+            table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD,
+                          pad_edge=False)
+            for n, column in enumerate(columns):
+                # Short cells never wrap (ids are copied into the next command); the last
+                # column (errors, messages) wraps when the terminal is narrow.
+                last = n == len(columns) - 1 and n > 0
+                table.add_column(column, no_wrap=not last, overflow="fold" if last else "crop",
+                                 min_width=16 if last else None)
             for row in cells:
                 table.add_row(*row)
             self.console.print(table)

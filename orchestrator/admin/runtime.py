@@ -35,8 +35,9 @@ class Context:
             try:
                 self._conn = await connect(self.settings.database_url)
             except psycopg.OperationalError as exc:
-                raise errors.Unavailable(f"PostgreSQL unreachable: {_first_line(exc)}"
-                                         ) from None
+                raise errors.Unavailable(
+                    f"PostgreSQL unreachable: {_first_line(exc)} (check ORDERS_DATABASE_URL"
+                    " / DATABASE_URL, or start the local stack with `make run`)") from None
         return self._conn
 
     async def redis(self) -> Redis:

@@ -16,7 +16,7 @@ from orchestrator.admin.errors import (
     Refused,
     UsageError,
 )
-from orchestrator.admin.render import duration, money, short
+from orchestrator.admin.render import duration, money, short, when
 from orchestrator.admin.runtime import Context
 
 
@@ -32,6 +32,12 @@ def _status(saga: dict[str, Any]) -> str:
     if saga.get("past_deadline"):
         label += " (past deadline)"
     return label
+
+
+def _next(saga: dict[str, Any]) -> str:
+    if saga["status"] not in st.ACTIVE or saga["next_in_s"] is None:
+        return "-"
+    return "now" if saga["next_in_s"] <= 0 else "in " + duration(saga["next_in_s"])
 
 
 def _summary(saga: dict[str, Any]) -> dict[str, Any]:
@@ -52,10 +58,9 @@ async def list_(ctx: Context, args: argparse.Namespace) -> int:
         if not sagas:
             out.line("no saga matches")
             return
-        out.table(["order", "status", "step", "attempt", "age", "next attempt", "last error"], [
+        out.table(["order", "status", "step", "try", "age", "next", "last error"], [
             (s["order_id"], _status(s), s["current_step"], s["attempt"], duration(s["age_s"]),
-             "now" if s["next_in_s"] is not None and s["next_in_s"] <= 0
-             else duration(s["next_in_s"]), short(s["last_error"], 50))
+             _next(s), short(s["last_error"], 50))
             for s in sagas])
 
     out.emit({"sagas": [_summary(s) for s in sagas]}, human)
@@ -92,7 +97,7 @@ def _show_human(ctx: Context, data: dict[str, Any]) -> None:
     out.fields([
         ("saga", saga["saga_id"]), ("status", _status(saga)),
         ("current step", f"{saga['current_step']} (attempt {saga['attempt']})"),
-        ("next attempt", saga["next_attempt_at"]), ("deadline", saga["deadline_at"]),
+        ("next attempt", when(saga["next_attempt_at"])), ("deadline", when(saga["deadline_at"])),
         ("cancel requested", f"yes ({saga['cancel_reason']})" if saga["cancel_requested"]
          else "no"),
         ("compensation", f"{saga['compensation_reason']} (steps before"
@@ -153,8 +158,8 @@ def show_order(ctx: Context, order: dict[str, Any], items: list[dict[str, Any]])
                                       if order["cancel_reason"] else "")),
         ("customer", order["customer_id"]), ("total", money(order["total_minor"],
                                                              order["currency"])),
-        ("payment method", order["payment_method"]), ("created", order["created_at"]),
-        ("updated", order["updated_at"]),
+        ("payment method", order["payment_method"]), ("created", when(order["created_at"])),
+        ("updated", when(order["updated_at"])),
     ])
     out.table(["sku", "name", "qty", "unit price", "line total"], [
         (i["sku"], i["name"], i["quantity"], money(i["unit_price_minor"], order["currency"]),

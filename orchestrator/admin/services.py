@@ -23,6 +23,11 @@ from svckit.clients import channel
 _ORDER: contextvars.ContextVar[str] = contextvars.ContextVar("admin_order_id")
 
 
+def _short(text: str | None, width: int = 80) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
 def _dict(message: Any) -> dict[str, Any]:
     return MessageToDict(message, preserving_proto_field_name=True)
 
@@ -35,7 +40,7 @@ async def _call(name: str, target: str, metadata: list[tuple[str, str]], timeout
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return name, None, None
-            return name, None, f"{exc.code().name}: {exc.details()} ({target})"
+            return name, None, f"{exc.code().name} at {target}: {_short(exc.details())}"
 
 
 async def _reservation(ch: grpc.aio.Channel, md: Any, timeout: float) -> Any:
