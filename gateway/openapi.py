@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.api import field_behavior_pb2
 from google.protobuf import descriptor
 
 from gateway.descriptors import Route
@@ -78,9 +79,28 @@ class SchemaBuilder:
             self.schemas[name] = self._message(message_type)
         return {"$ref": f"#/components/schemas/{name}"}
 
+    def without(self, message_type: descriptor.Descriptor, names: set[str]) -> dict[str, Any]:
+        """An inline copy of the message's schema without the named (JSON) properties."""
+        schema = self._message(message_type)
+        schema["properties"] = {k: v for k, v in schema["properties"].items() if k not in names}
+        required = [n for n in schema.pop("required", []) if n not in names]
+        if required:
+            schema["required"] = required
+        return schema
+
     def _message(self, message_type: descriptor.Descriptor) -> dict[str, Any]:
-        properties = {f.json_name: self.field(f) for f in message_type.fields}
+        properties: dict[str, Any] = {}
+        required: list[str] = []
+        for field in message_type.fields:
+            properties[field.json_name] = self.field(field)
+            behaviors = _behaviors(field)
+            if field_behavior_pb2.OUTPUT_ONLY in behaviors:
+                properties[field.json_name]["readOnly"] = True
+            if field_behavior_pb2.REQUIRED in behaviors:
+                required.append(field.json_name)
         schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = required
         if message_type.GetOptions().deprecated:
             schema["deprecated"] = True
         return schema
@@ -99,6 +119,10 @@ class SchemaBuilder:
         if field.enum_type is not None:
             return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
         return dict(_SCALARS[field.type])
+
+
+def _behaviors(field: FD) -> list[int]:
+    return list(field.GetOptions().Extensions[field_behavior_pb2.field_behavior])
 
 
 def _status_schema() -> dict[str, Any]:
@@ -174,7 +198,14 @@ def _operation(route: Route, builder: SchemaBuilder) -> dict[str, Any]:
         "parameters": params,
         "security": [{"bearerAuth": []}, {}],
     }
-    if route.body == "*":
+    bound = {
+        input_type.fields_by_name[v].json_name for v in route.template.variables if "." not in v
+    }
+    if route.body == "*" and bound:
+        # Like grpc-gateway's generator: fields bound by the path are not part of the body.
+        builder.ref(input_type)
+        body_schema = builder.without(input_type, bound)
+    elif route.body == "*":
         body_schema = builder.ref(input_type)
     elif route.body:
         body_schema = builder.field(input_type.fields_by_name[route.body])

@@ -101,6 +101,9 @@ async def test_openapi_has_every_route_schemas_errors_and_bearer(
     assert create["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/gwtest.v1.Thing"
     }
+    do_body = doc["paths"]["/test/v1/things/{thing_id}:do"]["post"]["requestBody"]
+    # a field bound by the path is not part of the body
+    assert set(do_body["content"]["application/json"]["schema"]["properties"]) == {"how"}
     thing = doc["components"]["schemas"]["gwtest.v1.Thing"]["properties"]
     assert thing["quantity"] == {"type": "integer", "format": "int32"}
     assert thing["when"] == {"type": "string", "format": "date-time"}
