@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import uuid
 from typing import Any
 
 from orchestrator.admin import queue
 from orchestrator.admin import store as st
-from orchestrator.admin.errors import EXIT_OK, EXIT_REFUSED, NotFound, UsageError
+from orchestrator.admin.errors import EXIT_OK, EXIT_REFUSED, NotFound, Unavailable, UsageError
 from orchestrator.admin.render import duration, short
 from orchestrator.admin.runtime import Context
 
@@ -62,10 +63,11 @@ async def redrive(ctx: Context, args: argparse.Namespace) -> int:
             raise NotFound(f"no dead letter {args.id}")
         rows = [row]
     elif args.all:
-        rows = await st.pending_dead_letters(conn, args.limit)
+        rows = await st.pending_dead_letters(conn, args.limit, args.order)
     else:
         raise UsageError("dlq redrive: give a dead letter id, or --all")
-    results = []
+    results: list[dict[str, Any]] = []
+    sent = 0
     for row in rows:
         result = {"id": row["id"], "order_id": row["order_id"], "message_id": row["message_id"]}
         if row["redriven_at"] is not None:
@@ -81,8 +83,15 @@ async def redrive(ctx: Context, args: argparse.Namespace) -> int:
         if not await st.mark_redriven(conn, row["id"]):
             results.append(result | {"outcome": "refused", "message": "redriven meanwhile"})
             continue
-        await queue.send(ctx.settings.redis_url, [message],
-                         rate=args.rate if len(rows) > 1 else None)
+        if sent:
+            await asyncio.sleep(1.0 / args.rate)  # a limited rate: do not flood the workers
+        try:
+            await queue.send(ctx.settings.redis_url, [message])
+        except Exception as exc:
+            await st.unmark_redriven(conn, row["id"])
+            raise Unavailable(f"could not send dead letter {row['id']} to Redis"
+                              f" ({type(exc).__name__}: {exc}); {sent} sent before it") from None
+        sent += 1
         await st.record(conn, actor=ctx.actor, verb="dlq redrive", target=str(row["id"]),
                         order_id=_uuid_or_none(row["order_id"]), reason=args.reason, before="DEAD",
                         after="REDRIVEN", details={"new_message_id": message.message_id,

@@ -148,6 +148,7 @@ def add_dlq(subparsers: Any) -> None:
     red.add_argument("--rate", type=_rate, default=10.0, metavar="N/s",
                      help="messages per second for --all (default 10/s)")
     red.add_argument("--limit", type=int, default=1000, help="at most N with --all")
+    red.add_argument("--order", metavar="ORDER_ID", help="with --all: this order's only")
     red.add_argument("--reason", help="why (recorded in the audit table)")
     pur = _leaf(group, "purge", "dlq:purge", "delete old dead letters", [js, _parent_repair()])
     pur.add_argument("--older-than", type=_duration, default=7 * 86400.0, metavar="DURATION",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,22 +12,20 @@ from dramatiq.brokers.redis import RedisBroker
 from orchestrator.saga.broker import NAMESPACE, saga_message
 
 
-def _send(redis_url: str, messages: Sequence[Message[Any]], rate: float | None) -> None:
-    broker = RedisBroker(url=redis_url, namespace=NAMESPACE, middleware=[])
+def _send(redis_url: str, messages: Sequence[Message[Any]]) -> None:
+    broker = RedisBroker(url=redis_url, namespace=NAMESPACE, middleware=[],
+                         socket_connect_timeout=3, socket_timeout=5)
     try:
-        for n, message in enumerate(messages):
-            if rate and n:
-                time.sleep(1.0 / rate)  # redrive at a limited rate: do not flood the workers
+        for message in messages:
             broker.enqueue(message)
     finally:
         broker.close()
 
 
-async def send(redis_url: str, messages: Sequence[Message[Any]], rate: float | None = None
-               ) -> None:
+async def send(redis_url: str, messages: Sequence[Message[Any]]) -> None:
     """Enqueue (Dramatiq's Redis broker blocks: off the event loop)."""
     if messages:
-        await asyncio.to_thread(_send, redis_url, messages, rate)
+        await asyncio.to_thread(_send, redis_url, messages)
 
 
 def advance(order_id: str, event: str) -> Message[Any]:

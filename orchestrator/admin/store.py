@@ -256,11 +256,13 @@ async def get_dead_letter(conn: Conn, ident: str) -> dict[str, Any] | None:
     return await cur.fetchone()
 
 
-async def pending_dead_letters(conn: Conn, limit: int) -> list[dict[str, Any]]:
+async def pending_dead_letters(conn: Conn, limit: int, order_id: str | None = None
+                               ) -> list[dict[str, Any]]:
     cur = await conn.execute(
         f"SELECT {_DLQ_COLUMNS}, d.message FROM orders.dead_letters d"
         " LEFT JOIN orders.sagas s USING (saga_id)"
-        " WHERE d.redriven_at IS NULL ORDER BY d.created_at LIMIT %s", (limit,))
+        " WHERE d.redriven_at IS NULL AND (%s::text IS NULL OR d.order_id = %s)"
+        " ORDER BY d.created_at LIMIT %s", (order_id, order_id, limit))
     return await cur.fetchall()
 
 
@@ -270,6 +272,12 @@ async def mark_redriven(conn: Conn, dead_letter_id: uuid.UUID) -> bool:
         "UPDATE orders.dead_letters SET redriven_at = now() WHERE id = %s"
         " AND redriven_at IS NULL RETURNING id", (dead_letter_id,))
     return await cur.fetchone() is not None
+
+
+async def unmark_redriven(conn: Conn, dead_letter_id: uuid.UUID) -> None:
+    """Gives the claim back when the message could not be sent."""
+    await conn.execute("UPDATE orders.dead_letters SET redriven_at = NULL WHERE id = %s",
+                       (dead_letter_id,))
 
 
 async def purge_dead_letters(conn: Conn, older_than: float, *, dry_run: bool) -> int:

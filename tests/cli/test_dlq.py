@@ -3,6 +3,7 @@ past its delivery limits, lands in orders.dead_letters, and a redrive completes 
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -97,3 +98,26 @@ async def test_purge(cli: Cli, pool: AsyncConnectionPool) -> None:
     assert (await audit(pool, "dead_letters"))[-1]["details"]["deleted"] == 1
 
 
+
+
+async def test_redrive_all_at_a_limited_rate(cli: Cli, pool: AsyncConnectionPool) -> None:
+    # Given three dead letters of one (unknown) order, poison messages all
+    tag = f"cli-rate-{uuid.uuid4().hex[:8]}"
+    async with pool.connection() as conn:
+        for _ in range(3):
+            await conn.execute(
+                "INSERT INTO orders.dead_letters (id, message_id, order_id, queue_name,"
+                " actor_name, message, error, attempts) VALUES (%s, %s, %s, 'saga',"
+                " 'advance_saga', %s, 'PoisonMessage', 1)",
+                (uuid.uuid4(), uuid.uuid4().hex, tag,
+                 Jsonb({"queue_name": "saga", "actor_name": "advance_saga", "args": [tag],
+                        "kwargs": {"event": "OrderPlaced"}, "message_id": "x"})))
+    started = time.monotonic()
+    ran = await cli("dlq", "redrive", "--all", "--order", tag, "--rate", "10/s", "--json")
+    elapsed = time.monotonic() - started
+    assert ran.code == 0, ran.err
+    assert [r["outcome"] for r in ran.json["results"]] == ["done"] * 3
+    assert elapsed >= 0.2  # two gaps of 1/10 s
+    left = await rows(pool, "SELECT id FROM orders.dead_letters WHERE order_id = %s"
+                      " AND redriven_at IS NULL AND error = 'PoisonMessage'", tag)
+    assert left == []

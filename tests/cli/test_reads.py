@@ -13,10 +13,12 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 
+from orchestrator.admin import repairs
+from orchestrator.admin import store as st
 from orchestrator.admin.config import AdminSettings
 from orchestrator.saga.breaker import Breakers
 from tests.cli.conftest import Cli
-from tests.cli.support import audit
+from tests.cli.support import audit, saga_row
 from tests.saga.orders import Line, place_order
 
 pytestmark = pytest.mark.integration
@@ -145,3 +147,34 @@ def test_console_script_subprocess(database_url: str, redis_url: str, secret: st
     assert listed.returncode == 0, listed.stderr
     assert {b["name"] for b in json.loads(listed.stdout)["breakers"]} >= {
         "inventory", "payment", "notify"}
+
+
+async def test_a_repair_loses_to_a_concurrent_change(cli: Cli, database_url: str,
+                                                     pool: AsyncConnectionPool) -> None:
+    # Given the CLI has read a saga, and a worker then advances it (its version moves)
+    order_id = await place_order(pool, [Line(str(uuid.uuid4()), 1)])
+    async with pool.connection() as conn:
+        await conn.execute("UPDATE orders.sagas SET paused = true WHERE order_id = %s",
+                           (order_id,))
+    conn = await st.connect(database_url)
+    try:
+        seen = await st.find_saga(conn, order_id)
+        assert seen is not None
+        async with pool.connection() as other:
+            await other.execute("UPDATE orders.sagas SET version = version + 1, attempt = 2"
+                                " WHERE order_id = %s", (order_id,))
+        # When the repair is applied on what it read
+        plan = repairs.plan("resume", seen, None)
+        applied = await st.try_change(conn, seen, plan.change, actor="t", verb="sagas resume",
+                                      reason=None)
+    finally:
+        await conn.close()
+    # Then it changes nothing and records nothing
+    assert applied is None
+    row = await saga_row(pool, order_id)
+    assert (row["paused"], row["attempt"]) == (True, 2)
+    assert await audit(pool, order_id) == []
+    async with pool.connection() as c:
+        await c.execute("UPDATE orders.sagas SET status = 'FAILED' WHERE order_id = %s",
+                        (order_id,))
+
