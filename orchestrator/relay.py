@@ -46,7 +46,7 @@ Publish = Callable[[Sequence[OutboxRow]], Awaitable[None]]
 
 
 class Relay:
-    """One relay: claim a batch, publish it, mark it sent: two PostgreSQL round trips, one Redis."""
+    """One relay: claim a batch, publish it (one Redis round trip), mark it sent."""
 
     def __init__(self, pool: AsyncConnectionPool, publish: Publish, *, relay_id: str,
                  batch_size: int = 100, poll_interval: float = 1.0,
@@ -63,16 +63,12 @@ class Relay:
 
     async def relay_batch(self) -> int:
         """Rows this call marked sent (0 when nothing was waiting)."""
-        async with self.pool.connection() as conn, conn.pipeline():
-            # Pipelined: BEGIN + claim go out together, then UPDATE + COMMIT together.
-            async with conn.transaction():
-                rows = await outbox.claim(conn, self.batch_size)
-                if rows:
-                    await self.publish(rows)
-                    marked = await outbox.mark_sent(conn, [row.id for row in rows])
+        async with self.pool.connection() as conn, conn.transaction():
+            rows = await outbox.claim(conn, self.batch_size)
             if not rows:
                 return 0
-            lags = await marked.fetchall()
+            await self.publish(rows)
+            lags = await (await outbox.mark_sent(conn, [row.id for row in rows])).fetchall()
         for (lag,) in lags:
             LAG.observe(lag)
         PUBLISHED.inc(len(lags))
