@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 
 
@@ -41,11 +41,8 @@ async def claim(conn: AsyncConnection[Any], limit: int) -> list[OutboxRow]:
             for r in await cur.fetchall()]
 
 
-async def mark_sent(conn: AsyncConnection[Any], ids: Sequence[uuid.UUID]) -> AsyncCursor[Any]:
-    """Marks rows sent; the cursor yields (commit-to-publish seconds,) per row it marked.
-
-    Returns the cursor unread so a pipelined caller can commit before fetching.
-    """
+async def mark_sent(conn: AsyncConnection[Any], ids: Sequence[uuid.UUID]) -> list[float]:
+    """Marks rows sent; the commit-to-publish seconds of each row this call marked."""
     cur = conn.cursor(row_factory=tuple_row)
     await cur.execute(
         "UPDATE orders.outbox SET sent_at = clock_timestamp()"
@@ -53,7 +50,7 @@ async def mark_sent(conn: AsyncConnection[Any], ids: Sequence[uuid.UUID]) -> Asy
         " RETURNING extract(epoch FROM sent_at - created_at)::float8",
         (list(ids),),
     )
-    return cur
+    return [lag for (lag,) in await cur.fetchall()]
 
 
 async def backlog(conn: AsyncConnection[Any]) -> Backlog:

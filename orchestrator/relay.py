@@ -68,8 +68,8 @@ class Relay:
             if not rows:
                 return 0
             await self.publish(rows)
-            lags = await (await outbox.mark_sent(conn, [row.id for row in rows])).fetchall()
-        for (lag,) in lags:
+            lags = await outbox.mark_sent(conn, [row.id for row in rows])
+        for lag in lags:
             LAG.observe(lag)
         PUBLISHED.inc(len(lags))
         self._last_batch = (len(lags), datetime.now(UTC))
