@@ -232,7 +232,11 @@ async def _repair_one(ctx: Context, verb: str, saga: dict[str, Any], args: argpa
         return result | {"outcome": "conflict", "message":
                          f"saga {saga['saga_id']} changed while being repaired (a worker moved"
                          " it); look again and retry"}
-    return result | {"outcome": "done", "message": f"{verb} done", "enqueue": plan.enqueue}
+    message = f"{verb} done"
+    if saga["past_deadline"] and plan.after == "RUNNING" and plan.enqueue:
+        message += ("; it is past its deadline, so the worker compensates it"
+                    " (PROCESSING_TIMEOUT)")
+    return result | {"outcome": "done", "message": message, "enqueue": plan.enqueue}
 
 
 def _repair_human(ctx: Context, verb: str, results: list[dict[str, Any]]) -> None:
@@ -243,4 +247,5 @@ def _repair_human(ctx: Context, verb: str, results: list[dict[str, Any]]) -> Non
         (r["order_id"], f"{r['step']} #{r['attempt']}",
          r["before"] + (" (paused)" if r["paused_before"] else ""), r["after"] or "-",
          r["outcome"] + (" + enqueued" if r.get("enqueued") else ""),
-         "" if r["outcome"] in ("done", "would") else r["message"]) for r in results])
+         "" if r["outcome"] == "would" or r["message"] == f"{verb} done" else r["message"])
+        for r in results])
