@@ -88,6 +88,10 @@ async def heartbeat(conn: AsyncConnection[Any], relay_id: str, host: str, pid: i
     )
 
 
+async def forget_heartbeat(conn: AsyncConnection[Any], relay_id: str) -> None:
+    await conn.execute("DELETE FROM orders.relay_heartbeats WHERE relay_id = %s", (relay_id,))
+
+
 async def heartbeats(conn: AsyncConnection[Any]) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT relay_id, host, pid, last_seen_at, last_batch_size, last_batch_at,"

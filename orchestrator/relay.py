@@ -145,6 +145,10 @@ class Relay:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+        # A clean stop leaves no heartbeat behind to look like a dead relay.
+        with contextlib.suppress(Exception):
+            async with self.pool.connection(timeout=2.0) as conn:
+                await outbox.forget_heartbeat(conn, self.relay_id)
 
 
 async def _wait_any(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:

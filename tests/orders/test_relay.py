@@ -207,6 +207,11 @@ async def test_run_is_woken_by_notify_and_survives_redis_outages(
         stop.set()
         async with asyncio.timeout(5):
             await runner
+    # A relay that stopped cleanly takes its heartbeat with it
+    async with relay_pool.connection() as conn:
+        cur = await conn.execute(
+            "SELECT 1 FROM orders.relay_heartbeats WHERE relay_id = %s", (r.relay_id,))
+        assert await cur.fetchone() is None
 
 
 async def test_sent_rows_are_purged_after_the_retention(
