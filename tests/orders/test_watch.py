@@ -63,3 +63,20 @@ async def test_watching_someone_elses_order_is_not_found(harness: OrdersHarness)
                                      metadata=harness.customer())
     exc = await rpc_error(stream.read())
     assert exc.code() is grpc.StatusCode.NOT_FOUND
+
+
+async def test_poll_fallback_delivers_without_notifications(harness: OrdersHarness) -> None:
+    from orchestrator.watch import StatusFeed
+
+    # Given a feed whose LISTEN connection can never connect (the poll alone must do)
+    product = await harness.product()
+    order = (await harness.create(harness.customer(), (product, 1))).order
+    feed = StatusFeed(harness.pool, "postgresql://nobody@127.0.0.1:1/none", poll_interval=0.1)
+    try:
+        async with feed.subscribe(order.order_id) as queue:
+            await _set_status(harness, order.order_id, "PROCESSING")
+            async with asyncio.timeout(5):
+                while (await queue.get()).status.value != "PROCESSING":
+                    pass
+    finally:
+        await feed.stop()
