@@ -59,6 +59,7 @@ class Relay:
         self.retention = retention
         self.heartbeat_interval = heartbeat_interval
         self.wake = asyncio.Event()
+        self.listening = asyncio.Event()
         self._last_batch: tuple[int, datetime | None] = (0, None)
 
     async def relay_batch(self) -> int:
@@ -108,12 +109,14 @@ class Relay:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     backoff = 0.5
-                    self.wake.set()
+                    self.listening.set()
+                    self.wake.set()  # rows may have come while we were not listening
                     async for _ in conn.notifies():
                         self.wake.set()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the poll keeps rows moving meanwhile
+                self.listening.clear()
                 log.warning("outbox LISTEN lost", extra={"error": str(exc)})
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)

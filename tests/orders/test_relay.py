@@ -190,7 +190,9 @@ async def test_run_is_woken_by_notify_and_survives_redis_outages(
     stop = asyncio.Event()
     runner = asyncio.create_task(r.run(database_url, stop))
     try:
-        await asyncio.sleep(0.3)  # the relay is listening and idle
+        async with asyncio.timeout(5):
+            await r.listening.wait()
+        await asyncio.sleep(0.1)  # and idle again after its first pass
         (row_id,) = await insert_rows(relay_pool, 1)
         for _ in range(250):  # at most 5 s
             if row_id in queue.ids():
