@@ -148,6 +148,8 @@ class Relay:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
+        if backoff > 0.1:
+            return  # the database was away at the last pass: do not wait for it to stop
         # A clean stop leaves no heartbeat behind to look like a dead relay.
         with contextlib.suppress(Exception):
             async with self.pool.connection(timeout=2.0) as conn:

@@ -229,3 +229,27 @@ async def test_sent_rows_are_purged_after_the_retention(
         cur = await conn.execute("SELECT id::text AS id FROM orders.outbox WHERE id = ANY(%s)",
                                  ([uuid.UUID(old), uuid.UUID(recent)],))
         assert [r["id"] for r in await cur.fetchall()] == [recent]
+
+
+async def test_run_keeps_going_while_postgres_is_away(queue: Queue) -> None:
+    from orchestrator.relay import ERRORS
+    from svckit.db import open_pool
+
+    # Given a relay whose database does not answer
+    url = "postgresql://nobody@127.0.0.1:1/none"
+    pool = await open_pool(url, name="relay-away", min_size=1, max_size=1, timeout=0.1)
+    r = Relay(pool, queue.publisher.publish, relay_id="away", poll_interval=0.05)
+    before = ERRORS._value.get()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(r.run(url, stop))
+    try:
+        # When it has had time for a few passes
+        await asyncio.sleep(0.6)
+        # Then it counted failures, backed off and is still running
+        assert not runner.done()
+        assert ERRORS._value.get() - before >= 2
+    finally:
+        stop.set()
+        async with asyncio.timeout(5):
+            await runner
+        await pool.close()
