@@ -38,7 +38,6 @@ WORKER_ENV = {
     "BREAKER_OPEN": "1s",
     "SWEEP_INTERVAL": "300ms",
     "SWEEP_GRACE": "1s",
-    "WORKER_METRICS_PORT": "0",
     "LOG_LEVEL": "INFO",
 }
 
@@ -47,6 +46,7 @@ class Proc:
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
         self.log = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        self.metrics_port = 0
         with self.log.open("wb") as out:
             self.popen = subprocess.Popen(
                 [sys.executable, *argv], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
@@ -117,7 +117,8 @@ class Stack:
 
     def start_worker(self, **extra: str) -> Proc:
         """A worker with the test settings plus `extra`; waits until it consumes."""
-        env = {**WORKER_ENV, **extra,
+        metrics_port = free_port()
+        env = {**WORKER_ENV, **extra, "WORKER_METRICS_PORT": str(metrics_port),
                "INVENTORY_ADDR": f"127.0.0.1:{self.ports['inventory']}",
                "PAYMENT_ADDR": f"127.0.0.1:{self.ports['payment']}",
                "NOTIFY_ADDR": f"127.0.0.1:{self.ports['notify']}"}
@@ -127,6 +128,7 @@ class Stack:
             if not proc.alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{proc.text()[-3000:]}")
             time.sleep(0.05)
+        proc.metrics_port = metrics_port
         self.worker, self.worker_env = proc, extra
         return proc
 

@@ -4,6 +4,8 @@ PostgreSQL and Redis. Every scenario ends with the SPEC §8 invariant checker.""
 from __future__ import annotations
 
 import asyncio
+import signal
+import urllib.request
 import uuid
 
 import pytest
@@ -70,6 +72,16 @@ async def test_happy_path_multi_item(worker: Stack, saga_pool: AsyncConnectionPo
                         " WHERE order_id = ANY(%s) AND template = 'ORDER_CONFIRMED'", orders)
     assert sorted(r["order_id"] for r in emails) == sorted(orders)
     await check(worker, orders, [a, b])
+    # and the worker's metrics say so
+    assert worker.worker is not None
+    metrics = await asyncio.to_thread(_scrape, worker.worker.metrics_port)
+    assert 'saga_outcomes_total{reason="",status="COMPLETED"}' in metrics
+    assert 'saga_circuit_breaker_state{service="payment"} 0.0' in metrics
+
+
+def _scrape(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return str(response.read().decode())
 
 
 async def test_out_of_stock_and_declined_cancel(worker: Stack,
@@ -325,3 +337,24 @@ async def test_poison_messages_land_in_dead_letters_without_stopping_others(
     assert letters[corrupt]["saga_id"] == corrupt_saga["saga_id"]
     assert corrupt_saga["paused"]  # the sweeper leaves it to an operator
     assert letters[corrupt]["message"]["args"] == [corrupt_order]
+
+
+async def test_sigterm_finishes_in_flight_work_and_exits_cleanly(
+        worker: Stack, saga_pool: AsyncConnectionPool) -> None:
+    product = await worker.new_product(10)
+    orders = [await place_order(saga_pool, [Line(product, 1)]) for _ in range(5)]
+    for order_id in orders:
+        worker.send(order_id)
+    proc = worker.worker
+    assert proc is not None
+    await asyncio.sleep(0.05)
+
+    proc.popen.send_signal(signal.SIGTERM)
+    code = await asyncio.to_thread(proc.popen.wait, 15)
+
+    assert code == 0
+    assert "worker stopping" in proc.text()
+    worker.start_worker()  # whatever was not started yet is still queued (or swept)
+    result = await settle(saga_pool, orders)
+    assert {s for s, _ in result.values()} == {"CONFIRMED"}
+    await check(worker, orders, [product])
