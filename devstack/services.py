@@ -9,6 +9,7 @@ MIGRATION_PACKAGES: list[str] = [
     "orchestrator",
     "gateway",
     "payment_svc",
+    "notify_svc",
 ]
 
 
