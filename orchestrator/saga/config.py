@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from svckit.config import Env
+from svckit.config import ConfigError, Env
 from svckit.db import database_url
 
 
@@ -46,6 +46,15 @@ class WorkerSettings:
     # Test-only fault injection.
     crash_after_step: str | None = None
     duplicate_delivery: bool = False
+
+    def __post_init__(self) -> None:
+        # A step (a refund is two calls) must finish inside the lease, or a second worker could
+        # take the saga over while the first is still calling.
+        if self.lease <= 2 * self.call_timeout:
+            raise ConfigError(f"SAGA_LEASE ({self.lease}s) must exceed twice SAGA_CALL_TIMEOUT"
+                              f" ({self.call_timeout}s)")
+        if self.threads < 1:
+            raise ConfigError("WORKER_THREADS must be at least 1")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WorkerSettings:

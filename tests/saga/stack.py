@@ -31,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_ENV = {
     "WORKER_THREADS": "8",
     "SAGA_BACKOFF_SCALE": "0.1",
-    "SAGA_LEASE": "2s",
+    "SAGA_LEASE": "3s",
+    "SAGA_CALL_TIMEOUT": "1400ms",
     "SAGA_MIN_BACKOFF": "100ms",
     "SAGA_MAX_BACKOFF": "200ms",
     "SAGA_MAX_RETRIES": "2",

@@ -73,3 +73,15 @@ def test_grpc_status_maps_to_one_outcome(code: grpc.StatusCode, kind: Kind,
                                          breaker: bool) -> None:
     error = from_rpc_error(_aio_error(RpcFailure(code, "boom", reason="SOME_REASON")))
     assert (error.kind, error.breaker_failure, error.reason) == (kind, breaker, "SOME_REASON")
+
+
+def test_settings_refuse_a_lease_shorter_than_a_step() -> None:
+    from orchestrator.saga.config import WorkerSettings
+    from svckit.config import ConfigError
+
+    env = {"DATABASE_URL": "postgresql://x/y", "JWT_SECRET": "s", "SAGA_LEASE": "5s"}
+    with pytest.raises(ConfigError, match="SAGA_LEASE"):
+        WorkerSettings.from_env(env)
+    settings = WorkerSettings.from_env({**env, "SAGA_LEASE": "30s"})
+    assert (settings.call_timeout, settings.metrics_port, settings.breaker_failures) == (
+        5.0, 9161, 5)
