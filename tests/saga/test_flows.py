@@ -287,7 +287,7 @@ async def test_every_message_delivered_twice_repeats_no_side_effect(
         stack: Stack, redis: Redis, saga_pool: AsyncConnectionPool) -> None:
     for key in await redis.keys(KEY_PREFIX + "*"):
         await redis.delete(key)
-    stack.ensure_worker(SAGA_TEST_DUPLICATE_DELIVERY="1")
+    proc = stack.ensure_worker(SAGA_TEST_DUPLICATE_DELIVERY="1")
     product = await stack.new_product(10)
     orders = [await place_order(saga_pool, [Line(product, 1)], method=method)
               for method in ("pm_card_ok", "pm_card_ok", "pm_card_flaky", "pm_card_declined")]
@@ -305,6 +305,11 @@ async def test_every_message_delivered_twice_repeats_no_side_effect(
                          " WHERE order_id = ANY(%s) GROUP BY order_id", orders)
     assert {r["n"] for r in charges} == {1}
     await check(stack, orders, [product])
+    # The duplicates did arrive, and were turned away.
+    metrics = await asyncio.to_thread(_scrape, proc.metrics_port)
+    skipped = next(line for line in metrics.splitlines()
+                   if line.startswith('saga_messages_total{result="skipped"}'))
+    assert float(skipped.split()[-1]) >= 2 * len(orders)
 
 
 async def test_poison_messages_land_in_dead_letters_without_stopping_others(
