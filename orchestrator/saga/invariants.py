@@ -96,8 +96,14 @@ async def _stock(dbs: Databases, orders: dict[str, Any], product_ids: Sequence[s
         if r["on_hand"] < 0 or r["reserved"] > r["on_hand"]:
             problems.append(f"product {pid}: oversold (on_hand {r['on_hand']}, reserved "
                             f"{r['reserved']})")
-    for r in await _rows(dbs.inventory, "SELECT order_id FROM inventory.reservations"
-                         " WHERE status = 'HELD' AND expires_at < now()"):
+    expired_sql = ("SELECT DISTINCT r.order_id FROM inventory.reservations r"
+                   " JOIN inventory.reservation_items i USING (order_id)"
+                   " WHERE r.status = 'HELD' AND r.expires_at < now()")
+    scope: list[Any] = []
+    if pids is not None:  # narrowed: the holds on these products and of these orders
+        expired_sql += " AND (i.product_id = ANY(%s) OR r.order_id = ANY(%s))"
+        scope = [pids, [uuid.UUID(o) for o in orders]]
+    for r in await _rows(dbs.inventory, expired_sql, *scope):
         problems.append(f"reservation {r['order_id']} is HELD past its expiry")
     if orders:
         holds = {str(r["order_id"]): r["status"] for r in await _rows(

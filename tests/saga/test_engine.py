@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -22,6 +23,7 @@ class Rig:
     def __init__(self, pool: AsyncConnectionPool, redis: Redis, *, lease: float = 30.0) -> None:
         self.ports = FakePorts()
         self.scheduled: list[tuple[str, float]] = []
+        self.orders: list[uuid.UUID] = []
         self.pool = pool
         self.engine = Engine(SagaStore(pool, lease=lease, deadline=600.0), self.ports,
                              Breakers(redis, failures=5, open_seconds=0.5), self._schedule,
@@ -45,14 +47,22 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(saga_pool: AsyncConnectionPool, redis: Redis) -> Rig:
+async def rig(saga_pool: AsyncConnectionPool, redis: Redis) -> AsyncIterator[Rig]:
     for key in await redis.keys(KEY_PREFIX + "*"):
         await redis.delete(key)
-    return Rig(saga_pool, redis)
+    rig = Rig(saga_pool, redis)
+    yield rig
+    # Sagas left mid-way (fake products) are parked so no later worker's sweeper drives them.
+    async with saga_pool.connection() as conn:
+        await conn.execute("UPDATE orders.sagas SET paused = true WHERE order_id = ANY(%s)"
+                           " AND status IN ('RUNNING', 'COMPENSATING')", (rig.orders,))
 
 
 async def new_order(rig: Rig, lines: int = 2) -> str:
-    return await place_order(rig.pool, [Line(str(uuid.uuid4()), 1 + n) for n in range(lines)])
+    order_id = await place_order(rig.pool, [Line(str(uuid.uuid4()), 1 + n)
+                                            for n in range(lines)])
+    rig.orders.append(uuid.UUID(order_id))
+    return order_id
 
 
 async def test_happy_path_runs_every_step_once_with_keys(rig: Rig) -> None:
@@ -218,3 +228,23 @@ async def test_malformed_and_unknown_orders_raise(rig: Rig) -> None:
         await rig.advance("not-an-order")
     with pytest.raises(SagaNotFound):
         await rig.advance(str(uuid.uuid4()))
+
+
+async def test_sweeper_picks_overdue_unleased_sagas_once_per_grace(rig: Rig) -> None:
+    from orchestrator.saga.store import overdue_sagas
+
+    overdue, leased, paused, fresh = [await new_order(rig, 1) for _ in range(4)]
+    async with rig.pool.connection() as conn:
+        await conn.execute("UPDATE orders.sagas SET next_attempt_at = now() - interval '1 min'"
+                           " WHERE order_id = ANY(%s::uuid[])", ([overdue, leased, paused],))
+        await conn.execute("UPDATE orders.sagas SET lease_token = gen_random_uuid(),"
+                           " lease_until = now() + interval '1 min' WHERE order_id = %s",
+                           (leased,))
+        await conn.execute("UPDATE orders.sagas SET paused = true WHERE order_id = %s",
+                           (paused,))
+
+    swept = await overdue_sagas(rig.pool, grace=5.0, limit=10_000)
+
+    assert overdue in swept
+    assert not {leased, paused, fresh} & set(swept)
+    assert overdue not in await overdue_sagas(rig.pool, grace=5.0, limit=10_000)

@@ -236,7 +236,7 @@ def _exited(proc):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("step", ["RESERVE_STOCK", "CHARGE_PAYMENT", "COMMIT_STOCK",
-                                  "SEND_CONFIRMATION"])
+                                  "SEND_CONFIRMATION", "RELEASE_STOCK"])
 async def test_worker_killed_right_after_a_step_loses_nothing(
         step: str, stack: Stack, redis: Redis, saga_pool: AsyncConnectionPool) -> None:
     # Given a worker that SIGKILLs itself right after `step` commits, with orders in flight
