@@ -44,7 +44,7 @@ class SagaNotFound(SagaEngineError):
 
 @dataclass
 class Result:
-    """What one advance did: skipped, scheduled, COMPLETED, COMPENSATED, FAILED or lost."""
+    """What one advance did: skipped, scheduled, paused, COMPLETED, COMPENSATED, FAILED, lost."""
 
     outcome: str
     steps: int = 0
@@ -102,6 +102,7 @@ class _Run:
         self.message_id = message_id
         self.pending: list[LogEntry] = []  # results not yet written (coalesced with the next)
         self.last_error: str | None = None
+        self.paused = False
         self.steps = 0
 
     # --- the loop -------------------------------------------------------------------------
@@ -131,6 +132,11 @@ class _Run:
             done = await self._after_call(step, error, ms)
             if done is not None:
                 return done
+            if self.paused and not self.pending:
+                # An operator paused the saga meanwhile: stop here; `resume` continues it.
+                await self.e.store.release(s.saga_id, self.token)
+                log.info("saga paused by an operator; stopping")
+                return Result("paused", self.steps)
 
     async def _after_call(self, step: d.Step, error: StepError | None, ms: float
                           ) -> Result | None:
@@ -265,6 +271,7 @@ class _Run:
         s.cancel_reason = row["cancel_reason"]
         s.expired = bool(row["expired"])
         s.version = int(row["version"])
+        self.paused = bool(row["paused"])
         return row
 
     async def _call(self, step: d.Step) -> tuple[StepError | None, float]:

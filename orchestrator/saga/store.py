@@ -198,7 +198,7 @@ WITH s AS (
          version = s.version + 1, updated_at = now()
    WHERE s.saga_id = %(saga_id)s AND s.lease_token = %(token)s
      AND NOT (%(unless_cancel)s AND s.cancel_requested)
-  RETURNING s.saga_id, s.order_id, s.version, s.cancel_requested, s.cancel_reason,
+  RETURNING s.saga_id, s.order_id, s.version, s.cancel_requested, s.cancel_reason, s.paused,
             {_DEADLINE} <= now() AS expired,
             extract(epoch FROM s.next_attempt_at - now()) AS retry_in
 ), log AS (

@@ -248,3 +248,21 @@ async def test_sweeper_picks_overdue_unleased_sagas_once_per_grace(rig: Rig) -> 
     assert overdue in swept
     assert not {leased, paused, fresh} & set(swept)
     assert overdue not in await overdue_sagas(rig.pool, grace=5.0, limit=10_000)
+
+
+async def test_pause_during_an_advance_stops_it_after_the_current_step(rig: Rig) -> None:
+    order_id = await new_order(rig)
+    original = rig.ports.charge_payment
+
+    async def pause_then_charge(call):  # type: ignore[no-untyped-def]
+        async with rig.pool.connection() as conn:  # the operator's `sagas pause`
+            await conn.execute("UPDATE orders.sagas SET paused = true WHERE order_id = %s",
+                               (order_id,))
+        await original(call)
+
+    rig.ports.charge_payment = pause_then_charge  # type: ignore[method-assign]
+
+    assert await rig.advance(order_id) == "paused"
+    s = await saga(rig.pool, order_id)
+    assert (s["status"], s["current_step"], s["lease_token"]) == ("RUNNING", "COMMIT_STOCK", None)
+    assert await rig.advance(order_id) == "skipped"  # paused sagas are left alone
