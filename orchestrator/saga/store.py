@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -44,6 +45,10 @@ for _column in (
 ):
     if _column.name not in sagas.c:
         sagas.append_column(_column)
+if not any(index.name == "sagas_active_due" for index in sagas.indexes):
+    # The sweeper's scan: active sagas by due time.
+    Index("sagas_active_due", func.coalesce(sagas.c.next_attempt_at, sagas.c.updated_at),
+          postgresql_where=sagas.c.status.in_(["RUNNING", "COMPENSATING"]))
 
 saga_steps = Table(
     "saga_steps",
