@@ -161,6 +161,7 @@ PROCESSES: list[Process] = [
             "SAGA_BACKOFF_SCALE",
             "BREAKER_FAILURES",
             "BREAKER_OPEN",
+            "BREAKER_LOCAL_CACHE",
             "SWEEP_INTERVAL",
             "SWEEP_GRACE",
             "SWEEP_BATCH",

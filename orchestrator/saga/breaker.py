@@ -8,6 +8,7 @@ reads and resets breakers with `list_breakers` / `reset`.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from prometheus_client import Gauge
@@ -73,8 +74,13 @@ class Breakers:
     """The breakers of this process's downstream services, stored in Redis."""
 
     def __init__(self, redis: Redis, *, failures: int = 5, open_seconds: float = 30.0,
-                 trial_seconds: float | None = None) -> None:
+                 trial_seconds: float | None = None, clean_cache_seconds: float = 0.0) -> None:
         self._redis = redis
+        # A breaker seen closed with no failures is trusted locally this long: the hot path
+        # then costs no Redis round trip. A failure here always goes to Redis at once (and
+        # drops the local trust), so only another process's opening is seen this much late.
+        self._clean_cache = clean_cache_seconds
+        self._clean_until: dict[str, float] = {}
         self._threshold = failures
         self._open_ms = int(open_seconds * 1000)
         # A trial that never reports (a killed worker) frees the slot after this long.
@@ -92,11 +98,18 @@ class Breakers:
 
     async def acquire(self, name: str) -> BreakerState:
         """May a call go to `name` now? (The half-open trial slot is taken by the caller.)"""
-        return await self._run(name, "acquire")
+        now = time.monotonic()
+        if now < self._clean_until.get(name, 0.0):
+            return BreakerState(name, "closed", 0, True)
+        state = await self._run(name, "acquire")
+        if self._clean_cache > 0 and state.state == "closed" and not state.failures:
+            self._clean_until[name] = now + self._clean_cache
+        return state
 
     async def record(self, name: str, *, failed: bool, before: BreakerState) -> None:
         """Report a call's result; a success on a clean closed breaker costs no round trip."""
         if failed:
+            self._clean_until.pop(name, None)
             await self._run(name, "failure")
         elif before.state != "closed" or before.failures:
             await self._run(name, "success")

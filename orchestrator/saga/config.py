@@ -39,6 +39,7 @@ class WorkerSettings:
     # Breakers.
     breaker_failures: int = 5
     breaker_open: float = 30.0
+    breaker_cache: float = 0.5
     # Sweeper.
     sweep_interval: float = 5.0
     sweep_grace: float = 5.0
@@ -83,6 +84,7 @@ class WorkerSettings:
             backoff_scale=env.float("SAGA_BACKOFF_SCALE", 1.0),
             breaker_failures=env.int("BREAKER_FAILURES", 5),
             breaker_open=env.duration("BREAKER_OPEN", "30s"),
+            breaker_cache=env.duration("BREAKER_LOCAL_CACHE", "500ms"),
             sweep_interval=env.duration("SWEEP_INTERVAL", "5s"),
             sweep_grace=env.duration("SWEEP_GRACE", "5s"),
             sweep_batch=env.int("SWEEP_BATCH", 500),

@@ -66,7 +66,8 @@ class Runtime:
             ports = grpc_ports
         self.engine = Engine(
             SagaStore(pool, lease=s.lease, deadline=s.saga_deadline), ports,
-            Breakers(redis, failures=s.breaker_failures, open_seconds=s.breaker_open),
+            Breakers(redis, failures=s.breaker_failures, open_seconds=s.breaker_open,
+                     clean_cache_seconds=s.breaker_cache),
             self._schedule, call_timeout=s.call_timeout, backoff_scale=s.backoff_scale,
             crash_after_step=s.crash_after_step,
         )
@@ -118,7 +119,7 @@ class Runtime:
         order_id = str(message.args[0]) if message.args else None
 
         async def insert() -> None:
-            async with self.pool.connection() as conn:
+            async with self.pool.connection() as conn, conn.transaction():
                 await store.insert_dead_letter(
                     conn, message_id=message.message_id, order_id=order_id,
                     queue_name=message.queue_name, actor_name=message.actor_name,

@@ -55,3 +55,15 @@ async def test_listed_and_reset_for_the_admin_cli(redis: Redis) -> None:
     assert listed[name].state == "open" and listed[name].open_until_ms > 0
     await reset(redis, name)
     assert (await breakers.acquire(name)).allowed
+
+
+async def test_a_clean_breaker_is_trusted_locally_until_a_failure(redis: Redis) -> None:
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    here = Breakers(redis, failures=1, open_seconds=60, clean_cache_seconds=60)
+    elsewhere = Breakers(redis, failures=1, open_seconds=60)
+    assert (await here.acquire(name)).allowed  # seen clean: trusted for a while
+    await elsewhere.record(name, failed=True, before=await elsewhere.acquire(name))
+
+    assert (await here.acquire(name)).allowed  # another process's opening, not seen yet
+    await here.record(name, failed=True, before=await here.acquire(name))
+    assert not (await here.acquire(name)).allowed  # its own failure: back to Redis at once
