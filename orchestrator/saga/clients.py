@@ -17,14 +17,19 @@ from shop.notify.v1 import notify_pb2_grpc as ntf_grpc
 from shop.payment.v1 import payment_pb2 as pay
 from shop.payment.v1 import payment_pb2_grpc as pay_grpc
 
-from orchestrator.saga.outcomes import from_rpc_error
+from orchestrator.saga.outcomes import StepError, from_rpc_error
 from orchestrator.saga.ports import Call
 from orchestrator.saga.store import OrderView
 from svckit.clients import ServiceToken, channel
 
 T = TypeVar("T")
 
-_REFUNDABLE = (pay.PAYMENT_STATUS_SUCCEEDED, pay.PAYMENT_STATUS_PARTIALLY_REFUNDED)
+# PENDING is refundable too: a charge whose reply was lost may still be in flight on the
+# gateway. Refund answers CHARGE_IN_FLIGHT (transient: the saga retries until it settles) or
+# PAYMENT_NOT_CAPTURED (nothing was taken: nothing to undo).
+_REFUNDABLE = (pay.PAYMENT_STATUS_SUCCEEDED, pay.PAYMENT_STATUS_PARTIALLY_REFUNDED,
+               pay.PAYMENT_STATUS_PENDING)
+_NOTHING_TO_REFUND = "PAYMENT_NOT_CAPTURED"
 
 
 def _decimal(minor: int) -> str:
@@ -102,9 +107,13 @@ class GrpcPorts:
                 continue
             key = call.key if payment.idempotency_key == charge_key else (
                 f"{call.key}:{payment.payment_id}")
-            await self._rpc(call, self._payment.Refund(pay.RefundRequest(
-                idempotency_key=key, payment_id=payment.payment_id,
-                reason=call.reason or "order cancelled"), **self._kw(call)))
+            try:
+                await self._rpc(call, self._payment.Refund(pay.RefundRequest(
+                    idempotency_key=key, payment_id=payment.payment_id,
+                    reason=call.reason or "order cancelled"), **self._kw(call)))
+            except StepError as error:
+                if error.reason != _NOTHING_TO_REFUND:
+                    raise
 
     # --- notifications --------------------------------------------------------------------
 

@@ -89,6 +89,16 @@ class Stack:
         env.update(extra)
         return env
 
+    def start_payment(self, name: str, **extra: str) -> tuple[Proc, int]:
+        """Another payment process (e.g. a slow gateway) on its own port."""
+        port = free_port()
+        env = self._env({"PAYMENT_GRPC_PORT": str(port), "PAYMENT_METRICS_PORT": "0",
+                         "PAYMENT_TRANSIENT_RETRY_AFTER": "50ms", **extra})
+        proc = Proc(name, ["-m", "payment_svc"], env, self.log_dir)
+        self.procs.append(proc)
+        wait_for_port(port, 30, proc.popen)  # type: ignore[arg-type]
+        return proc, port
+
     def start_services(self) -> None:
         p = self.ports
         specs = {
@@ -119,10 +129,10 @@ class Stack:
     def start_worker(self, **extra: str) -> Proc:
         """A worker with the test settings plus `extra`; waits until it consumes."""
         metrics_port = free_port()
-        env = {**WORKER_ENV, **extra, "WORKER_METRICS_PORT": str(metrics_port),
+        env = {**WORKER_ENV, "WORKER_METRICS_PORT": str(metrics_port),
                "INVENTORY_ADDR": f"127.0.0.1:{self.ports['inventory']}",
                "PAYMENT_ADDR": f"127.0.0.1:{self.ports['payment']}",
-               "NOTIFY_ADDR": f"127.0.0.1:{self.ports['notify']}"}
+               "NOTIFY_ADDR": f"127.0.0.1:{self.ports['notify']}", **extra}
         proc = Proc("worker", ["-m", "orchestrator", "worker"], self._env(env), self.log_dir)
         deadline = time.monotonic() + 30
         while "worker consuming" not in proc.text():
