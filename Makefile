@@ -36,7 +36,7 @@ test: gen buf
 
 lint: gen
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy svckit inventory_svc devstack notify_svc payment_svc gateway
+	$(VENV)/bin/mypy svckit inventory_svc devstack notify_svc payment_svc gateway orchestrator
 
 clean:
 	rm -rf gen .buf-deps node_modules .data
