@@ -154,10 +154,3 @@ def shortfall(items: list[Item], available: dict[str, int]) -> OutOfStock | None
         if item.quantity > have:
             return OutOfStock(item.product_id, item.quantity, have)
     return None
-
-
-def format_minor(amount_minor: int) -> str:
-    """'19.99' for 1999 (two-decimal currencies only: EUR, USD, GBP)."""
-    sign = "-" if amount_minor < 0 else ""
-    whole, cents = divmod(abs(amount_minor), 100)
-    return f"{sign}{whole}.{cents:02d}"

@@ -13,6 +13,7 @@ from shop.inventory.v1 import inventory_pb2_grpc as pb_grpc
 from inventory_svc import domain
 from inventory_svc.handlers import Inventory
 from svckit import auth, pagetoken
+from svckit.money import format_minor
 from svckit.rpcerrors import RpcFailure, Violations, invalid
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["InventoryService"].full_name
@@ -62,7 +63,7 @@ def _ts(value: Any) -> Timestamp:
 
 def _money(amount_minor: int, currency: str) -> money_pb2.Money:
     return money_pb2.Money(
-        currency_code=currency, amount_minor=amount_minor, amount=domain.format_minor(amount_minor)
+        currency_code=currency, amount_minor=amount_minor, amount=format_minor(amount_minor)
     )
 
 

@@ -235,10 +235,3 @@ def price_items(
         raise InvalidOrder(bad)
     total = sum(item.line_total_minor for item in items)
     return currencies.pop(), total, tuple(items)
-
-
-def format_minor(amount_minor: int) -> str:
-    """'19.99' for 1999 (the catalog's currencies all have two decimals)."""
-    sign = "-" if amount_minor < 0 else ""
-    whole, cents = divmod(abs(amount_minor), 100)
-    return f"{sign}{whole}.{cents:02d}"

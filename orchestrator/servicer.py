@@ -16,6 +16,7 @@ from orchestrator.domain import Order, OrderLine, OrderStatus, StatusSnapshot
 from orchestrator.handlers import Orders, parse_order_id
 from orchestrator.watch import StatusFeed
 from svckit import auth, logs
+from svckit.money import format_minor
 from svckit.rpcerrors import RpcFailure
 
 SERVICE_NAME = "shop.orders.v1.OrderService"
@@ -65,7 +66,7 @@ def _ts(value: datetime) -> Timestamp:
 
 def _money(amount_minor: int, currency: str) -> money_pb2.Money:
     return money_pb2.Money(currency_code=currency, amount_minor=amount_minor,
-                           amount=domain.format_minor(amount_minor))
+                           amount=format_minor(amount_minor))
 
 
 def order_pb(order: Order) -> pb.Order:

@@ -7,11 +7,9 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 
 # ISO 4217 currencies accepted; all of them have two decimal places.
 CURRENCIES = frozenset({"EUR", "USD", "GBP", "CHF", "CAD", "AUD", "SEK", "NOK", "DKK", "PLN"})
-MINOR_DIGITS = 2
 MAX_AMOUNT_MINOR = 10**12  # far above the fraud threshold; keeps sums well inside bigint
 MAX_KEY_LENGTH = 255
 MAX_ID_LENGTH = 128
@@ -42,11 +40,6 @@ class Outcome(enum.StrEnum):
     TRANSIENT = "TRANSIENT"
     VELOCITY_LIMITED = "VELOCITY_LIMITED"
     ABANDONED = "ABANDONED"
-
-
-def format_minor(amount_minor: int) -> str:
-    """'19.99' for 1999 (two-decimal currencies)."""
-    return str(Decimal(amount_minor).scaleb(-MINOR_DIGITS).quantize(Decimal("0.01")))
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from payment_svc import domain
 from payment_svc.handlers import Payments, Row
 from svckit import logs
 from svckit.auth import Principal, current_principal
+from svckit.money import format_minor
 from svckit.rpcerrors import RpcFailure
 
 SERVICE_NAME = payment_pb2.DESCRIPTOR.services_by_name["PaymentService"].full_name
@@ -101,7 +102,7 @@ def _money_in(money: money_pb2.Money) -> domain.Money:
 
 def _money_out(currency: str, amount_minor: int) -> money_pb2.Money:
     return money_pb2.Money(
-        currency_code=currency, amount_minor=amount_minor, amount=domain.format_minor(amount_minor)
+        currency_code=currency, amount_minor=amount_minor, amount=format_minor(amount_minor)
     )
 
 

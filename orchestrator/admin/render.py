@@ -14,6 +14,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from svckit.money import format_minor
+
 
 def to_json(value: Any) -> Any:
     """JSON-ready copy: ids as strings, times as ISO 8601, nested dicts and lists."""
@@ -52,8 +54,7 @@ def when(moment: datetime | None) -> str:
 def money(minor: int | None, currency: str | None) -> str:
     if minor is None:
         return "-"
-    whole, cents = divmod(abs(int(minor)), 100)
-    return f"{'-' if minor < 0 else ''}{whole}.{cents:02d} {currency or ''}".strip()
+    return f"{format_minor(int(minor))} {currency or ''}".strip()
 
 
 def short(text: str | None, width: int = 60) -> str:

@@ -21,6 +21,7 @@ from orchestrator.saga.outcomes import StepError, from_rpc_error
 from orchestrator.saga.ports import Call
 from orchestrator.saga.store import OrderView
 from svckit.clients import ServiceToken, channel
+from svckit.money import format_minor
 
 T = TypeVar("T")
 
@@ -31,11 +32,6 @@ _REFUNDABLE = (pay.PAYMENT_STATUS_SUCCEEDED, pay.PAYMENT_STATUS_PARTIALLY_REFUND
                pay.PAYMENT_STATUS_PENDING)
 _NOTHING_TO_REFUND = "PAYMENT_NOT_CAPTURED"
 
-
-def _decimal(minor: int) -> str:
-    sign = "-" if minor < 0 else ""
-    whole, cents = divmod(abs(minor), 100)
-    return f"{sign}{whole}.{cents:02d}"
 
 
 class GrpcPorts:
@@ -140,12 +136,12 @@ def _send_request(o: OrderView, call: Call, template: str) -> ntf.SendRequest:
         template=template, locale=o.locale,
         variables={
             "customer_name": o.contact_email.split("@", 1)[0],
-            "total": _decimal(o.total_minor), "currency": o.currency,
+            "total": format_minor(o.total_minor), "currency": o.currency,
             "cancel_reason": call.reason or "",
         },
         items=[ntf.LineItem(name=i["name"], quantity=i["quantity"],
-                            line_total=_decimal(i["line_total_minor"]),
-                            unit_price=_decimal(i["unit_price_minor"])) for i in o.items],
+                            line_total=format_minor(i["line_total_minor"]),
+                            unit_price=format_minor(i["unit_price_minor"])) for i in o.items],
         channels=channels, recipient=ntf.Recipient(email=o.contact_email),
         callback_url=o.callback_url or "",
     )

@@ -9,9 +9,9 @@ from payment_svc.domain import (
     Money,
     PaymentStatus,
     charge_violations,
-    format_minor,
     status_after_refund,
 )
+from svckit.money import format_minor
 
 pytestmark = pytest.mark.unit
 
