@@ -151,6 +151,7 @@ class Inventory:
                 order_id=order_id,
                 reason="reserved",
                 actor=actor,
+                locked=True,
             )
             RESERVATIONS.labels("held").inc()
             held = await store.get_reservation(conn, order_id)
@@ -232,17 +233,30 @@ class Inventory:
         """Releases expired holds; safe with any number of reapers running."""
         async with self.pool.connection() as conn, conn.transaction():
             order_ids = await store.claim_expired(conn, batch)
-            for order_id in order_ids:
-                row = await store.get_reservation(conn, order_id)
+            rows = [await store.get_reservation(conn, order_id) for order_id in order_ids]
+            # One batch holds many orders' rows: lock them all, in product-id order, up front.
+            await store.lock_stock(
+                conn, sorted({i.product_id for row in rows if row for i in row["items"]})
+            )
+            for row in rows:
                 assert row is not None
-                await self._give_back(conn, row, MovementKind.EXPIRE, "hold expired", "reaper")
+                await self._give_back(
+                    conn, row, MovementKind.EXPIRE, "hold expired", "reaper", locked=True
+                )
         if order_ids:
             RESERVATION_EXPIRIES.inc(len(order_ids))
             log.info("released expired holds", extra={"count": len(order_ids)})
         return len(order_ids)
 
     async def _give_back(
-        self, conn: Any, row: Row, kind: MovementKind, reason: str, actor: str
+        self,
+        conn: Any,
+        row: Row,
+        kind: MovementKind,
+        reason: str,
+        actor: str,
+        *,
+        locked: bool = False,
     ) -> None:
         await store.apply_stock_changes(
             conn,
@@ -251,6 +265,7 @@ class Inventory:
             order_id=row["order_id"],
             reason=reason,
             actor=actor,
+            locked=locked,
         )
         status = (
             ReservationStatus.EXPIRED if kind is MovementKind.EXPIRE else ReservationStatus.RELEASED

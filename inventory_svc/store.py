@@ -201,9 +201,17 @@ async def apply_stock_changes(
     order_id: str | None,
     reason: str,
     actor: str,
+    locked: bool = False,
 ) -> list[int]:
-    """Applies (product_id, on_hand_delta, reserved_delta) changes, one ledger row each."""
+    """Applies (product_id, on_hand_delta, reserved_delta) changes, one ledger row each.
+
+    The rows are locked in product-id order first (unless the caller already did): the UPDATE
+    below joins unnest() and locks rows in whatever order its plan scans them, and two
+    transactions locking the same rows in different orders deadlock.
+    """
     pids = [c[0] for c in changes]
+    if not locked:
+        await lock_stock(conn, pids)
     on_hand = [c[1] for c in changes]
     reserved = [c[2] for c in changes]
     await conn.execute(

@@ -10,6 +10,7 @@ from typing import Any
 
 import grpc
 import psycopg
+import psycopg.errors
 import psycopg_pool
 
 from svckit import auth, logs
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 # Infrastructure services answer without a token (health probes, grpcurl/ghz discovery).
 ALWAYS_PUBLIC_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
+# Deadlock or serialization failure: the transaction was rolled back, the database is fine.
+_CONFLICT_ERRORS = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 # Failures of our own dependencies, mapped once here: the caller may retry them.
 _UNAVAILABLE_ERRORS = (psycopg.OperationalError, psycopg_pool.PoolTimeout, ConnectionError)
 
@@ -115,6 +118,16 @@ def _failure_for(exc: BaseException, method: str) -> RpcFailure:
     """The failure to answer for `exc`; re-raises what is not ours (aborts, cancellation)."""
     if isinstance(exc, RpcFailure):
         failure = exc
+    elif isinstance(exc, _CONFLICT_ERRORS):
+        # Lost a race inside PostgreSQL: retrying the same call succeeds, and the service is
+        # healthy (ABORTED, not UNAVAILABLE, so callers' circuit breakers do not count it).
+        log.warning("transaction aborted by a concurrent one", extra={"method": method})
+        failure = RpcFailure(
+            grpc.StatusCode.ABORTED,
+            "the call conflicted with a concurrent one, retry it",
+            reason="CONCURRENT_UPDATE",
+            retry_after=0.05,
+        )
     elif isinstance(exc, _UNAVAILABLE_ERRORS):
         log.warning("dependency unavailable", extra={"method": method, "error": str(exc)})
         failure = RpcFailure(
