@@ -148,6 +148,7 @@ PROCESSES: list[Process] = [
             "WORKER_METRICS_PORT",
             "WORKER_THREADS",
             "WORKER_TIMEOUT_MS",
+            "WORKER_SHUTDOWN_GRACE",
             "SAGA_MAX_RETRIES",
             "SAGA_MIN_BACKOFF",
             "SAGA_MAX_BACKOFF",

@@ -23,6 +23,7 @@ class WorkerSettings:
     log_level: str = "INFO"
     threads: int = 8
     worker_timeout_ms: int = 100
+    shutdown_grace: float = 30.0
     # Dramatiq delivery limits.
     max_retries: int = 5
     min_backoff_ms: int = 1_000
@@ -71,6 +72,7 @@ class WorkerSettings:
             log_level=env.str("LOG_LEVEL", "INFO"),
             threads=env.int("WORKER_THREADS", 8),
             worker_timeout_ms=env.int("WORKER_TIMEOUT_MS", 100),
+            shutdown_grace=env.duration("WORKER_SHUTDOWN_GRACE", "30s"),
             max_retries=env.int("SAGA_MAX_RETRIES", 5),
             min_backoff_ms=int(env.duration("SAGA_MIN_BACKOFF", "1s") * 1000),
             max_backoff_ms=int(env.duration("SAGA_MAX_BACKOFF", "60s") * 1000),

@@ -9,8 +9,11 @@ messages finish (unfinished ones go back to Redis), then close everything.
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import logging
+import os
 import signal
+import sys
 import threading
 from typing import Any
 
@@ -164,6 +167,35 @@ def main() -> int:
     while not stopping.wait(timeout=1.0):
         pass
     log.info("worker stopping")
-    worker.stop(timeout=int(settings.time_limit_ms))
-    runtime.broker.close()
-    return 0
+    clean = _stop(worker, runtime, settings)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Exit without the interpreter's own shutdown: everything ours is stopped and closed, and
+    # leftover library threads (gRPC, executors) must not keep a stopped worker alive.
+    os._exit(0 if clean else 1)
+
+
+def _stop(worker: dramatiq.Worker, runtime: Runtime, settings: WorkerSettings) -> bool:
+    """Stops consuming, lets in-flight messages finish and closes everything, within the grace.
+
+    Past the grace the worker gives up (exit 1) and dumps every thread's stack: messages it had
+    not acknowledged go back to the queue when Redis sees its heartbeat stop, and the sweeper
+    covers any saga whose message is lost, so giving up loses nothing.
+    """
+    finished = threading.Event()
+
+    def stop() -> None:
+        worker.stop(timeout=int(min(settings.time_limit_ms, settings.shutdown_grace * 1000)))
+        log.info("worker stopped consuming; resources closed")
+        runtime.broker.close()
+        finished.set()
+
+    threading.Thread(target=stop, name="shutdown", daemon=True).start()
+    if finished.wait(settings.shutdown_grace):
+        log.info("worker stopped")
+        return True
+    log.error("worker did not stop within the grace period; exiting anyway",
+              extra={"grace_seconds": settings.shutdown_grace})
+    faulthandler.dump_traceback(all_threads=True)
+    return False

@@ -39,6 +39,7 @@ WORKER_ENV = {
     "BREAKER_OPEN": "1s",
     "SWEEP_INTERVAL": "300ms",
     "SWEEP_GRACE": "1s",
+    "WORKER_SHUTDOWN_GRACE": "10s",
     "LOG_LEVEL": "INFO",
 }
 
