@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 
 import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from svckit import auth
 from svckit.grpcserver import Service, create_server, set_health
@@ -28,3 +31,26 @@ async def serving(service: Service) -> AsyncIterator[tuple[grpc.aio.Channel, int
     finally:
         await channel.close()
         await server.stop(0)
+
+
+async def wait_serving(
+    port: int, is_alive: Callable[[], bool], name: str, timeout: float = 30.0
+) -> None:
+    """Waits until a server process's gRPC health is SERVING; fails if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            assert is_alive(), f"{name} exited before serving"
+            if await _serving(stub):
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{name} did not become SERVING within {timeout}s")
+
+
+async def _serving(stub: health_pb2_grpc.HealthStub) -> bool:
+    try:
+        reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+    except grpc.aio.AioRpcError:
+        return False  # not listening yet
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)

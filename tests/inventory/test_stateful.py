@@ -4,6 +4,7 @@ on_hand = Σ ledger, reserved = Σ holds, and available ≥ 0 after every step."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Any
 
@@ -63,11 +64,10 @@ def test_inventory_invariants_hold(database_url: str) -> None:
             items = [Item(p, data.draw(st.integers(1, 4))) for p in chosen]
             order = str(uuid.uuid4())
             ttl = data.draw(st.sampled_from([None, 0.001]))
-            try:
+            # Refusals (out of stock) are legal outcomes; the invariants are checked either way.
+            with contextlib.suppress(InventoryError):
                 run(inventory.reserve(order, items, ttl, "test"))
                 self.orders.append(order)
-            except InventoryError:
-                pass
 
         @precondition(lambda self: self.orders)
         @rule(data=st.data(), action=st.sampled_from(["release", "commit", "restock"]))
@@ -78,21 +78,14 @@ def test_inventory_invariants_hold(database_url: str) -> None:
                 "commit": lambda: inventory.commit(order, "test"),
                 "restock": lambda: inventory.restock(order, "test", "test"),
             }[action]
-            try:
+            with contextlib.suppress(InventoryError):  # e.g. commit after release: refused
                 run(call())
-            except InventoryError:
-                pass
 
         @rule(data=st.data(), delta=st.integers(-6, 6).filter(bool))
         def adjust(self, data: st.DataObject, delta: int) -> None:
-            try:
-                run(
-                    inventory.adjust_stock(
-                        data.draw(st.sampled_from(self.products)), delta, "t", "t"
-                    )
-                )
-            except InventoryError:
-                pass
+            product = data.draw(st.sampled_from(self.products))
+            with contextlib.suppress(InventoryError):  # below what is held: refused
+                run(inventory.adjust_stock(product, delta, "t", "t"))
 
         @rule()
         def reap(self) -> None:

@@ -8,39 +8,22 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import grpc
 import pytest
 import pytest_asyncio
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from devstack import servers
 from svckit.auth import issue_token
+from tests.support import wait_serving
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 GRPCURL = str(Path(sys.executable).parent / "grpcurl")
 
-
-async def _wait_serving(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, "notify_svc exited"
-            try:
-                reply = await stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.1)
-    raise TimeoutError("notify_svc did not become SERVING")
 
 
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -68,7 +51,7 @@ async def stack(
     )
     try:
         await asyncio.to_thread(servers.wait_for_port, sink_port, 30, sink)
-        await _wait_serving(grpc_port, notify)
+        await wait_serving(grpc_port, lambda: notify.poll() is None, "notify_svc")
         yield grpc_port, mail_dir, sink_log
     finally:
         for proc in (notify, sink):

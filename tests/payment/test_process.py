@@ -12,30 +12,15 @@ import uuid
 import grpc
 import httpx
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from shop.common.v1 import money_pb2
 from shop.payment.v1 import payment_pb2 as pb
 from shop.payment.v1 import payment_pb2_grpc as pb_grpc
 
 from devstack import servers
-from tests.support import bearer
+from tests.support import bearer, wait_serving
 
 pytestmark = pytest.mark.e2e
 
-
-async def _wait_serving(port: int, proc: asyncio.subprocess.Process) -> None:
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(150):
-            assert proc.returncode is None, "payment_svc exited early"
-            try:
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.aio.AioRpcError:
-                pass
-            await asyncio.sleep(0.1)
-    raise AssertionError("payment_svc did not become SERVING in time")
 
 
 async def test_the_process_serves_charges_and_metrics_and_stops_on_sigterm(
@@ -62,7 +47,7 @@ async def test_the_process_serves_charges_and_metrics_and_stops_on_sigterm(
         stderr=subprocess.DEVNULL,
     )
     try:
-        await _wait_serving(grpc_port, proc)
+        await wait_serving(grpc_port, lambda: proc.returncode is None, "payment_svc")
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
             order = str(uuid.uuid4())
             reply = await pb_grpc.PaymentServiceStub(channel).Charge(
